@@ -1,6 +1,18 @@
-// Loads and validates the course's YAML config (config/course.yaml, config/smoke.yaml). Work in progress.
+// Loads and validates the course's YAML config (config/course.yaml, config/smoke.yaml).
+//
+// One declarative SCHEMA below lists every key with its type and allowed range; the TypeScript type `Config` is
+// derived from it, so the file, the validator and the type cannot drift apart. To add a key: add one line to
+// SCHEMA (and the key to both YAML files); a rule that spans keys goes in CROSS_CHECKS.
+//
+// Every problem throws a ConfigError naming the file (and line when it can be found), the key path
+// (e.g. ppo.kl.estimator), the value and what is allowed. Nothing trains before the whole file is valid.
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import * as yaml from "js-yaml";
+
+// ---------------------------------------------------------------------------------------------------------------
+// Repository paths
 
 let rootCache: string | undefined;
 
@@ -22,4 +34,418 @@ export function repoRoot(): string {
 /** A path inside the repository; absolute paths pass through unchanged. */
 export function repoPath(p: string): string {
   return path.isAbsolute(p) ? p : path.join(repoRoot(), p);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Schema building blocks. Ranges are written in interval notation, e.g. "(0, 1]" or "[1, inf)", and are quoted
+// back verbatim in error messages.
+
+interface Range { lo: number; hi: number; loOpen: boolean; hiOpen: boolean; text: string }
+
+function parseRange(text: string): Range {
+  const m = /^([[(])\s*(-?inf|-?[\d.e-]+)\s*,\s*(-?inf|-?[\d.e-]+)\s*([\])])$/.exec(text);
+  if (!m) throw new Error(`config schema: bad range "${text}"`);
+  const num = (s: string) => (s === "inf" ? Infinity : s === "-inf" ? -Infinity : Number(s));
+  return { lo: num(m[2]), hi: num(m[3]), loOpen: m[1] === "(", hiOpen: m[4] === ")", text };
+}
+
+interface NumSpec<N extends boolean = boolean> { kind: "number"; integer: boolean; range: Range; nullable: N }
+interface BoolSpec { kind: "bool" }
+interface StrSpec { kind: "string"; pattern: RegExp; what: string }
+interface EnumSpec<V extends string = string> { kind: "enum"; values: readonly V[] }
+interface SectionSpec<F extends Fields = Fields> { kind: "section"; fields: F }
+type Spec = NumSpec | BoolSpec | StrSpec | EnumSpec | SectionSpec;
+type Fields = { [key: string]: Spec };
+
+const int = (range: string): NumSpec<false> => ({ kind: "number", integer: true, range: parseRange(range), nullable: false });
+const num = (range: string): NumSpec<false> => ({ kind: "number", integer: false, range: parseRange(range), nullable: false });
+/** A number, or null meaning "off". */
+const numOrNull = (range: string): NumSpec<true> => ({ kind: "number", integer: false, range: parseRange(range), nullable: true });
+const bool = (): BoolSpec => ({ kind: "bool" });
+const str = (pattern: RegExp, what: string): StrSpec => ({ kind: "string", pattern, what });
+const oneOf = <const V extends string>(...values: V[]): EnumSpec<V> => ({ kind: "enum", values });
+const section = <F extends Fields>(fields: F): SectionSpec<F> => ({ kind: "section", fields });
+
+/** The TypeScript type a spec validates to. */
+type Infer<S> =
+  S extends NumSpec<infer N> ? (N extends true ? number | null : number)
+  : S extends BoolSpec ? boolean
+  : S extends EnumSpec<infer V> ? V
+  : S extends StrSpec ? string
+  : S extends SectionSpec<infer F> ? { [K in keyof F]: Infer<F[K]> }
+  : never;
+
+// Shared shapes. Optimiser keys are the same in every training stage.
+const optimiser = {
+  lr: num("(0, 1]"),
+  min_lr_ratio: num("[0, 1]"), // cosine decays to lr * min_lr_ratio; 1 = constant after warmup
+  warmup_steps: int("[0, inf)"),
+  weight_decay: num("[0, 1]"), // decoupled (AdamW)
+  grad_clip: num("(0, inf)"), // global norm
+};
+const name = str(/^[A-Za-z0-9_.-]+$/, "letters, digits, '_', '-' or '.'");
+const relPath = str(/^[^\0]+$/, "a non-empty path (relative paths are relative to the repository root)");
+
+// ---------------------------------------------------------------------------------------------------------------
+// THE SCHEMA: every key of config/course.yaml, in file order. See the YAML's comments for what each key does.
+
+export const SCHEMA = section({
+  name,
+  seed: int("[0, 4294967295]"),
+  paths: section({ checkpoints: relPath, runs: relPath }),
+  tokenizer: section({
+    kind: oneOf("bpe", "char"),
+    vocab_size: int("[1, 65536]"),
+  }),
+  model: section({
+    context: int("[2, 4096]"),
+    d_model: int("[1, 8192]"),
+    n_layers: int("[1, 128]"),
+    n_heads: int("[1, 256]"),
+    dropout: num("[0, 1)"),
+  }),
+  pretrain: section({
+    steps: int("[1, inf)"),
+    batch_size: int("[1, inf)"),
+    ...optimiser,
+    review_fraction: num("[0, 1]"),
+    eval_every: int("[1, inf)"),
+    eval_batches: int("[1, inf)"),
+  }),
+  sft: section({
+    steps: int("[1, inf)"),
+    batch_size: int("[1, inf)"),
+    ...optimiser,
+    prompt_words_min: int("[1, 64]"),
+    prompt_words_max: int("[1, 64]"),
+    eval_every: int("[1, inf)"),
+  }),
+  rm: section({
+    prompts: int("[2, inf)"),
+    completions_per_prompt: int("[2, 64]"), // a preference pair needs two completions
+    max_new_tokens: int("[1, 4096]"),
+    temperature: num("(0, 10]"),
+    labeller_beta: num("(0, inf)"),
+    heldout_fraction: num("(0, 1)"),
+    epochs: int("[1, inf)"),
+    batch_size: int("[1, inf)"),
+    ...optimiser,
+    eval_every: int("[1, inf)"),
+  }),
+  ppo: section({
+    iterations: int("[1, inf)"),
+    rollout_batch: int("[1, inf)"),
+    max_new_tokens: int("[1, 4096]"),
+    temperature: num("(0, 10]"),
+    top_k: int("[0, inf)"), // 0 = off
+    top_p: num("(0, 1]"), // 1 = off
+    ...optimiser,
+    epochs: int("[1, inf)"),
+    minibatches: int("[1, inf)"),
+    clip_eps: num("(0, 1)"),
+    value_clip: numOrNull("(0, inf)"),
+    vf_coef: num("[0, inf)"),
+    ent_coef: num("[0, inf)"),
+    gamma: num("[0, 1]"),
+    lam: num("[0, 1]"),
+    whiten_advantages: bool(),
+    early_stop_kl: numOrNull("(0, inf)"),
+    dropout: bool(),
+    critic: oneOf("shared", "separate"),
+    kl: section({
+      estimator: oneOf("k1", "k2", "k3"),
+      coef: num("[0, inf)"),
+      adaptive: bool(),
+      target: num("(0, inf)"),
+      horizon: int("[1, inf)"),
+    }),
+    reward: section({
+      normalize: bool(),
+      squash: bool(),
+      clip: numOrNull("(0, inf)"),
+      missing_eos_penalty: numOrNull("(-inf, inf)"),
+    }),
+    eval_prompts: int("[1, inf)"),
+    eval_every: int("[1, inf)"),
+  }),
+});
+
+/** The validated config, keys exactly as in the YAML (snake_case). */
+export type Config = Infer<typeof SCHEMA>;
+export type PathsConfig = Config["paths"];
+export type TokenizerConfig = Config["tokenizer"];
+export type ModelSection = Config["model"];
+export type PretrainConfig = Config["pretrain"];
+export type SftConfig = Config["sft"];
+export type RmConfig = Config["rm"];
+export type PpoConfig = Config["ppo"];
+export type KlConfig = Config["ppo"]["kl"];
+export type RewardShapingConfig = Config["ppo"]["reward"];
+
+/**
+ * Special tokens the tokenizer adds beyond the 256 bytes (BOS, EOS, PAD); a BPE vocabulary must hold at least
+ * 256 + this many ids before any merge.
+ */
+export const SPECIAL_TOKENS = 3;
+/**
+ * Prompt budget used to check that prompt + completion fits the context: BOS plus prompt_words_max words at this
+ * many tokens per word (an upper estimate: BPE at vocab 1,024 averages ~2.6 characters a token; char-level one
+ * token per character, ~6 per word with its space).
+ */
+export const PROMPT_TOKENS_PER_WORD: Record<TokenizerConfig["kind"], number> = { bpe: 2, char: 6 };
+
+/** The number of tokens a prompt of cfg.sft.prompt_words_max words is budgeted, BOS included. */
+export function promptTokenBudget(cfg: Config): number {
+  return 1 + cfg.sft.prompt_words_max * PROMPT_TOKENS_PER_WORD[cfg.tokenizer.kind];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Errors
+
+export class ConfigError extends Error {
+  constructor(
+    message: string,
+    readonly file: string,
+    readonly keyPath?: string,
+    readonly line?: number,
+  ) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** A value as the user would recognise it in the file. */
+function show(v: unknown): string {
+  if (v === undefined) return "nothing";
+  if (v === null) return "null";
+  if (typeof v === "string") return JSON.stringify(v) + " (a string)";
+  if (Array.isArray(v)) return `a list ${JSON.stringify(v).slice(0, 60)}`;
+  if (typeof v === "object") return `a mapping {${Object.keys(v as object).join(", ")}}`;
+  return String(v);
+}
+
+function allowed(spec: Spec): string {
+  switch (spec.kind) {
+    case "number":
+      return `${spec.integer ? "an integer" : "a number"} in ${spec.range.text}${spec.nullable ? ", or null (off)" : ""}`;
+    case "bool":
+      return "true or false";
+    case "string":
+      return `a string of ${spec.what}`;
+    case "enum":
+      return `one of ${spec.values.join(" | ")}`;
+    case "section":
+      return `a mapping with keys ${Object.keys(spec.fields).join(", ")}`;
+  }
+}
+
+/**
+ * The 1-based line where a key path is defined in block-style YAML (what the course's files use), by tracking
+ * indentation; undefined when it cannot be found (flow style, or the key is missing).
+ */
+export function lineOfKey(text: string, keyPath: string): number | undefined {
+  const want = keyPath.split(".");
+  const stack: { indent: number; key: string }[] = [];
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^(\s*)([A-Za-z_][\w-]*)\s*:/.exec(lines[i]);
+    if (!m) continue;
+    const indent = m[1].length;
+    while (stack.length > 0 && stack[stack.length - 1].indent >= indent) stack.pop();
+    stack.push({ indent, key: m[2] });
+    if (stack.length === want.length && stack.every((s, j) => s.key === want[j])) return i + 1;
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Validation
+
+interface Ctx { file: string; text?: string }
+
+function fail(ctx: Ctx, keyPath: string, problem: string, lineKey = keyPath): never {
+  const line = ctx.text !== undefined && lineKey ? lineOfKey(ctx.text, lineKey) : undefined;
+  const where = line ? `${ctx.file}:${line}` : ctx.file;
+  throw new ConfigError(`${where}: ${keyPath ? keyPath + ": " : ""}${problem}`, ctx.file, keyPath || undefined, line);
+}
+
+function check(spec: Spec, value: unknown, keyPath: string, ctx: Ctx): void {
+  const wrong = () => fail(ctx, keyPath, `got ${show(value)}; expected ${allowed(spec)}`);
+  switch (spec.kind) {
+    case "number": {
+      if (value === null && spec.nullable) return;
+      if (typeof value !== "number" || !Number.isFinite(value)) return wrong();
+      if (spec.integer && !Number.isInteger(value)) return wrong();
+      const r = spec.range;
+      const below = r.loOpen ? value <= r.lo : value < r.lo;
+      const above = r.hiOpen ? value >= r.hi : value > r.hi;
+      if (below || above) fail(ctx, keyPath, `${value} is out of range; expected ${allowed(spec)}`);
+      return;
+    }
+    case "bool":
+      if (typeof value !== "boolean") wrong();
+      return;
+    case "string":
+      if (typeof value !== "string" || !spec.pattern.test(value)) wrong();
+      return;
+    case "enum":
+      if (typeof value !== "string" || !spec.values.includes(value)) {
+        fail(ctx, keyPath, `got ${show(value)}; allowed: ${spec.values.join(" | ")}`);
+      }
+      return;
+    case "section": {
+      if (typeof value !== "object" || value === null || Array.isArray(value)) return wrong();
+      const obj = value as Record<string, unknown>;
+      const keys = Object.keys(spec.fields);
+      for (const k of Object.keys(obj)) {
+        if (!(k in spec.fields)) {
+          const p = keyPath ? `${keyPath}.${k}` : k;
+          fail(ctx, p, `unknown key (value ${show(obj[k])}); allowed keys${keyPath ? ` in ${keyPath}` : ""}: ${keys.join(", ")}`);
+        }
+      }
+      for (const k of keys) {
+        const p = keyPath ? `${keyPath}.${k}` : k;
+        if (!(k in obj)) fail(ctx, p, `missing key; expected ${allowed(spec.fields[k])}`, keyPath);
+        check(spec.fields[k], obj[k], p, ctx);
+      }
+      return;
+    }
+  }
+}
+
+/** Rules that span keys: [key path the message names, test, explanation]. */
+const CROSS_CHECKS: ((c: Config) => [string, string] | undefined)[] = [
+  (c) =>
+    c.model.d_model % c.model.n_heads !== 0
+      ? ["model.d_model", `${c.model.d_model} is not divisible by model.n_heads = ${c.model.n_heads}; each head gets d_model / n_heads dimensions`]
+      : undefined,
+  (c) =>
+    c.sft.prompt_words_min > c.sft.prompt_words_max
+      ? ["sft.prompt_words_min", `${c.sft.prompt_words_min} is greater than sft.prompt_words_max = ${c.sft.prompt_words_max}`]
+      : undefined,
+  (c) =>
+    c.tokenizer.kind === "bpe" && c.tokenizer.vocab_size < 256 + SPECIAL_TOKENS
+      ? ["tokenizer.vocab_size", `${c.tokenizer.vocab_size} is too small for a byte-level BPE; expected at least 256 bytes + ${SPECIAL_TOKENS} special tokens = ${256 + SPECIAL_TOKENS}`]
+      : undefined,
+  ...(["pretrain", "sft"] as const).map((s) => (c: Config): [string, string] | undefined =>
+    c[s].warmup_steps > c[s].steps ? [`${s}.warmup_steps`, `${c[s].warmup_steps} is more than ${s}.steps = ${c[s].steps}`] : undefined,
+  ),
+  ...(["rm", "ppo"] as const).map((s) => (c: Config): [string, string] | undefined => {
+    const need = promptTokenBudget(c) + c[s].max_new_tokens;
+    return need > c.model.context
+      ? [
+          `${s}.max_new_tokens`,
+          `${c[s].max_new_tokens} new tokens plus a prompt (BOS + sft.prompt_words_max = ${c.sft.prompt_words_max} words x ` +
+            `${PROMPT_TOKENS_PER_WORD[c.tokenizer.kind]} tokens = ${promptTokenBudget(c)}) need ${need} tokens, more than model.context = ${c.model.context}`,
+        ]
+      : undefined;
+  }),
+  (c) =>
+    c.ppo.minibatches > c.ppo.rollout_batch
+      ? ["ppo.minibatches", `${c.ppo.minibatches} minibatches cannot be cut from ppo.rollout_batch = ${c.ppo.rollout_batch} rollouts`]
+      : undefined,
+];
+
+const sourceFile = new WeakMap<object, string>();
+
+/**
+ * Validates an already-parsed object (e.g. a config a notebook edited) and returns it typed. `file` only labels
+ * the messages; `text` (the YAML source) lets them give line numbers.
+ */
+export function validateConfig(raw: unknown, file = "<config>", text?: string): Config {
+  const ctx: Ctx = { file, text };
+  if (raw === undefined || raw === null) fail(ctx, "", "the config is empty; expected a mapping with keys " + Object.keys(SCHEMA.fields).join(", "));
+  check(SCHEMA, raw, "", ctx);
+  const cfg = raw as Config;
+  for (const rule of CROSS_CHECKS) {
+    const problem = rule(cfg);
+    if (problem) fail(ctx, problem[0], problem[1]);
+  }
+  sourceFile.set(cfg, file);
+  return cfg;
+}
+
+/** The config file loadConfig uses when given none: $RLHF_CONFIG, else config/course.yaml. */
+export function defaultConfigPath(): string {
+  return process.env.RLHF_CONFIG || "config/course.yaml";
+}
+
+/**
+ * Reads, parses and validates a config. A relative path is resolved against the repository root (so notebooks,
+ * whose cwd is notebooks/, and CLIs agree). Throws ConfigError on any problem.
+ */
+export function loadConfig(file: string = defaultConfigPath()): Config {
+  const abs = repoPath(file);
+  const shown = path.relative(repoRoot(), abs).startsWith("..") ? abs : path.relative(repoRoot(), abs);
+  let text: string;
+  try {
+    text = fs.readFileSync(abs, "utf8");
+  } catch (e) {
+    throw new ConfigError(`${shown}: cannot read the config file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, shown);
+  }
+  let raw: unknown;
+  try {
+    raw = yaml.load(text, { filename: shown });
+  } catch (e) {
+    if (e instanceof yaml.YAMLException) {
+      const line = e.mark ? e.mark.line + 1 : undefined;
+      const col = e.mark ? e.mark.column + 1 : undefined;
+      const snippet = e.mark?.snippet ? `\n${e.mark.snippet}` : "";
+      throw new ConfigError(`${shown}:${line}:${col}: YAML syntax error: ${e.reason}${snippet}`, shown, undefined, line);
+    }
+    throw e;
+  }
+  return validateConfig(raw, shown, text);
+}
+
+/** The file a config was loaded from (as shown in messages), if it came from loadConfig or validateConfig. */
+export function configSource(cfg: Config): string | undefined {
+  return sourceFile.get(cfg);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reporting and checkpoint matching
+
+/** A few lines for a notebook's first cell: which config, and the figures that set a run's size. */
+export function describeConfig(cfg: Config): string {
+  const m = cfg.model;
+  const p = cfg.ppo;
+  return [
+    `config ${configSource(cfg) ?? "(not from a file)"}: name ${cfg.name}, seed ${cfg.seed}, checkpoints in ${cfg.paths.checkpoints}/, runs in ${cfg.paths.runs}/`,
+    `  tokenizer ${cfg.tokenizer.kind} (vocab ${cfg.tokenizer.vocab_size}); model context ${m.context}, d_model ${m.d_model}, ${m.n_layers} layers x ${m.n_heads} heads, dropout ${m.dropout}`,
+    `  pretrain ${cfg.pretrain.steps} steps x ${cfg.pretrain.batch_size} (lr ${cfg.pretrain.lr}, review_fraction ${cfg.pretrain.review_fraction}); ` +
+      `sft ${cfg.sft.steps} steps x ${cfg.sft.batch_size} (lr ${cfg.sft.lr})`,
+    `  rm ${cfg.rm.prompts} prompts x ${cfg.rm.completions_per_prompt} completions, labeller beta ${cfg.rm.labeller_beta}, ${cfg.rm.epochs} epochs`,
+    `  ppo ${p.iterations} iterations x ${p.rollout_batch} prompts x ${p.max_new_tokens} tokens, lr ${p.lr}, ${p.epochs} epochs x ${p.minibatches} minibatches, ` +
+      `KL ${p.kl.estimator} coef ${p.kl.coef}${p.kl.adaptive ? ` adaptive (target ${p.kl.target})` : ""}, critic ${p.critic}`,
+  ].join("\n");
+}
+
+/** JSON with object keys sorted at every level, so equal configs serialise identically whatever the key order. */
+export function stableStringify(v: unknown): string {
+  if (v === null || typeof v !== "object") return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(stableStringify).join(",")}]`;
+  const o = v as Record<string, unknown>;
+  return `{${Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${stableStringify(o[k])}`).join(",")}}`;
+}
+
+export type SectionName = Exclude<keyof Config, "name" | "seed" | "paths">;
+
+/** The config sections each stage's checkpoint depends on (its own and every earlier stage's). */
+export const STAGE_SECTIONS = {
+  pretrain: ["tokenizer", "model", "pretrain"],
+  sft: ["tokenizer", "model", "pretrain", "sft"],
+  rm: ["tokenizer", "model", "pretrain", "sft", "rm"],
+  ppo: ["tokenizer", "model", "pretrain", "sft", "rm", "ppo"],
+} as const satisfies Record<string, readonly SectionName[]>;
+export type Stage = keyof typeof STAGE_SECTIONS;
+
+/**
+ * A short hash (16 hex digits of SHA-256) of the seed and the listed sections. A stage saves it with its
+ * checkpoint and retrains when it differs; name and paths are left out so moving outputs keeps checkpoints valid.
+ */
+export function stageConfigHash(cfg: Config, sections: readonly SectionName[]): string {
+  const picked: Record<string, unknown> = { seed: cfg.seed };
+  for (const s of sections) picked[s] = cfg[s];
+  return crypto.createHash("sha256").update(stableStringify(picked)).digest("hex").slice(0, 16);
 }
