@@ -72,7 +72,7 @@ export function loadCorpus(): string {
  */
 export function splitCorpus(text: string, every = 20): { train: string; val: string } {
   if (!(Number.isInteger(every) && every >= 2)) throw new Error(`splitCorpus: every must be an integer >= 2, got ${every}`);
-  const docs = text.split("\n\n").filter((d) => d.length > 0);
+  const docs = text.replace(/\n+$/, "").split("\n\n").filter((d) => d.length > 0);
   const train: string[] = [];
   const val: string[] = [];
   docs.forEach((d, i) => (i % every === every - 1 ? val : train).push(d));
