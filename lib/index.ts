@@ -1,0 +1,8 @@
+// The course's public API: what the notebooks and the pipeline import. Each module owns one responsibility;
+// add a module's line here when it lands.
+export * from "./backend";
+export * from "./labeller";
+export * from "./kl";
+export * from "./gae";
+export * from "./ppo";
+export * from "./reward";
