@@ -14,9 +14,9 @@
 //   real tokens (cumsum(mask) - 1), so a padded row computes exactly what the unpadded row would.
 // - Masks enter attention as an additive bias (0 or -1e9) built from constants, never as tf.where on a differentiated
 //   tensor (facts.md: no gradient for the comparison).
-// - Every backend: no StridedSlice (no gradient); on wasm the embedding gather is a one-hot matmul (gather's gradient
-//   kernel is missing there) and matmuls are done untransposed with an explicit custom gradient (wasm's transposed
-//   matmuls are 10-30x slower).
+// - Every backend: tf.slice, never StridedSlice (no gradient). On wasm, tf.gather's gradient and fast transposed
+//   matmuls come from the kernels lib/backend.ts installs when wasm is active (a JS UnsortedSegmentSum, and a
+//   BatchMatMul that transposes explicitly), so this file needs no backend-specific path: call initBackend() first.
 // - Variables have stable logical names ("h0.attn.w_qkv", ...) used by checkpoints; the tfjs registry needs globally
 //   unique names, so each instance prefixes them with "gpt<k>/".
 import * as tf from "@tensorflow/tfjs";
@@ -53,43 +53,9 @@ const NEG = -1e9; // additive mask; finite so a fully masked (padding) row gives
 
 let instanceCounter = 0;
 
-function isWasm(): boolean {
-  return tf.getBackend() === "wasm";
-}
-
-/** Swap the last two axes. */
-function transposeLast(x: tf.Tensor): tf.Tensor {
-  const perm = x.shape.map((_, i) => i);
-  const r = perm.length;
-  [perm[r - 2], perm[r - 1]] = [perm[r - 1], perm[r - 2]];
-  return tf.transpose(x, perm);
-}
-
-// wasm: matMul(a, b) whose gradient multiplies explicitly transposed operands (fast untransposed kernel only).
-const wasmMatMul = tf.customGrad((...args: unknown[]) => {
-  const [a, b, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-  save([a, b]);
-  return {
-    value: tf.matMul(a, b),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [sa, sb] = saved;
-      return [tf.matMul(dy, transposeLast(sb)), tf.matMul(transposeLast(sa), dy)];
-    },
-  };
-});
-
-/** a @ b (or a @ b^T). Both operands must have the same rank. */
+/** a @ b (or a @ b^T); both operands have the same rank. */
 function mm<T extends tf.Tensor>(a: T, b: tf.Tensor, transposeB = false): T {
-  if (!isWasm()) return tf.matMul(a, b, false, transposeB) as unknown as T;
-  return wasmMatMul(a, transposeB ? transposeLast(b) : b) as unknown as T;
-}
-
-/** Rows of table picked by integer ids: gather, or a one-hot matmul on wasm (differentiable there). */
-function embedLookup(table: tf.Tensor2D, ids: tf.Tensor): tf.Tensor {
-  if (!isWasm()) return tf.gather(table, ids);
-  const flat = ids.reshape([-1]) as tf.Tensor1D;
-  const oneHot = tf.oneHot(flat, table.shape[0]).toFloat() as tf.Tensor2D;
-  return mm(oneHot, table).reshape([...ids.shape, table.shape[1]]);
+  return tf.matMul(a, b, false, transposeB) as unknown as T;
 }
 
 /** GELU, tanh approximation (Hendrycks & Gimpel 2016; GPT-2). x*x*x, not pow: pow's gradient is costly. */
@@ -318,7 +284,7 @@ export class GPT {
 
   /** Token + position embeddings: ids [B,T] int32, positions [B,T] int32 -> [B,T,D]. */
   private embed(ids: tf.Tensor2D, positions: tf.Tensor2D): tf.Tensor3D {
-    return tf.add(embedLookup(this.v("wte") as tf.Tensor2D, ids), embedLookup(this.v("wpe") as tf.Tensor2D, positions)) as tf.Tensor3D;
+    return tf.add(tf.gather(this.v("wte"), ids), tf.gather(this.v("wpe"), positions)) as tf.Tensor3D;
   }
 
   /** [B,T,D] -> q, k, v each [B,H,T,dh]. */

@@ -190,29 +190,41 @@ test("loadWeights names every missing, extra and mis-shaped weight", () => {
   m.dispose();
 });
 
-test("wasm backend (one-hot embedding, explicit-transpose matmul) gives the native logits and gradients", async () => {
-  const native = tf.getBackend();
-  const run = () => {
-    const m = new GPT(cfg, { seed: 21 });
-    const x = tf.tensor2d([[0, 1, 2, 3], [4, 5, 6, 7]], undefined, "int32");
-    const mask = tf.tensor2d([[0, 1, 1, 1], [1, 1, 1, 1]]);
-    const logits = m.forward(x, { attnMask: mask }).logits.arraySync();
-    const { value, grads } = tf.variableGrads(() => crossEntropy(m.forward(x, { attnMask: mask }).logits, x, mask), m.trainableVariables());
-    const g = m.trainableVariables().map((v) => Array.from(grads[v.name].dataSync()));
-    const out = { logits, loss: value.dataSync()[0], g };
-    m.dispose();
-    return out;
-  };
-  const a = run();
-  require("@tensorflow/tfjs-backend-wasm");
-  assert.ok(await tf.setBackend("wasm"), "wasm backend failed to initialise");
-  try {
-    const b = run();
-    assert.ok(Math.abs(a.loss - b.loss) < 1e-4);
-    const la = a.logits.flat(2), lb = b.logits.flat(2);
-    la.forEach((v, i) => assert.ok(Math.abs(v - lb[i]) < 1e-4));
-    a.g.forEach((ga, k) => ga.forEach((v, i) => assert.ok(Math.abs(v - b.g[k][i]) < 1e-4, `grad ${k}[${i}] ${v} vs ${b.g[k][i]}`)));
-  } finally {
-    await tf.setBackend(native);
-  }
+// The wasm backend gets its gather-gradient kernel and matmul fix from lib/backend.ts at initBackend(), once per
+// process, so the wasm side runs in a child process with TFJS_BACKEND=wasm and prints the same figures as JSON.
+const WASM_CHILD = `
+const tf = require("@tensorflow/tfjs");
+const { initBackend } = require("./lib/backend");
+const { GPT, crossEntropy } = require("./lib/model");
+initBackend().then((r) => {
+  const cfg = ${JSON.stringify(cfg)};
+  const m = new GPT(cfg, { seed: 21 });
+  const x = tf.tensor2d([[0, 1, 2, 3], [4, 5, 6, 7]], undefined, "int32");
+  const mask = tf.tensor2d([[0, 1, 1, 1], [1, 1, 1, 1]]);
+  const logits = Array.from(m.forward(x, { attnMask: mask }).logits.dataSync());
+  const { value, grads } = tf.variableGrads(() => crossEntropy(m.forward(x, { attnMask: mask }).logits, x, mask), m.trainableVariables());
+  const g = m.trainableVariables().map((v) => Array.from(grads[v.name].dataSync()));
+  console.log("RESULT" + JSON.stringify({ backend: r.active, logits, loss: value.dataSync()[0], g }));
+});
+`;
+
+test("wasm backend gives the native logits and gradients (child process, TFJS_BACKEND=wasm)", () => {
+  const { spawnSync } = require("child_process") as typeof import("child_process");
+  const child = spawnSync(process.execPath, ["--import", "tsx", "-e", WASM_CHILD], {
+    cwd: require("path").join(__dirname, ".."), env: { ...process.env, TFJS_BACKEND: "wasm" }, encoding: "utf8",
+  });
+  const line = (child.stdout ?? "").split("\n").find((l) => l.startsWith("RESULT"));
+  assert.ok(line, `child failed: ${child.stderr}`);
+  const b = JSON.parse(line.slice(6)) as { backend: string; logits: number[]; loss: number; g: number[][] };
+  assert.equal(b.backend, "wasm");
+  const m = new GPT(cfg, { seed: 21 });
+  const x = tf.tensor2d([[0, 1, 2, 3], [4, 5, 6, 7]], undefined, "int32");
+  const mask = tf.tensor2d([[0, 1, 1, 1], [1, 1, 1, 1]]);
+  const logits = m.forward(x, { attnMask: mask }).logits.dataSync();
+  const { value, grads } = tf.variableGrads(() => crossEntropy(m.forward(x, { attnMask: mask }).logits, x, mask), m.trainableVariables());
+  assert.ok(Math.abs(value.dataSync()[0] - b.loss) < 1e-4);
+  logits.forEach((v, i) => assert.ok(Math.abs(v - b.logits[i]) < 1e-4, `logit ${i}: ${v} vs ${b.logits[i]}`));
+  m.trainableVariables().forEach((v, k) => grads[v.name].dataSync().forEach((gv, i) =>
+    assert.ok(Math.abs(gv - b.g[k][i]) < 1e-4, `${m.logicalName(v)}[${i}]: ${gv} vs ${b.g[k][i]}`)));
+  m.dispose();
 });
