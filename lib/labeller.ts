@@ -4,31 +4,24 @@
 // beta sets the noise (beta -> Infinity: a perfect judge; beta = 0: coin flips). Because the noise is known, so is
 // the best accuracy any reward model could reach on a set of pairs: the labeller's ceiling.
 import { SentimentIntensityAnalyzer } from "vader-sentiment";
+import { Rng } from "./rng";
 
-/** VADER's compound score of the text, in [-1, 1] (Hutto & Gilbert 2014). Deterministic, ~10k sentences/s. */
+/**
+ * VADER's compound score of the text, in [-1, 1] (Hutto & Gilbert 2014). Deterministic; a few thousand to ~10k
+ * sentences/s (facts.md says ~10k; 3.5-4.5k measured here on the 3,000 UCI sentences with the machine busy).
+ */
 export function goldScore(text: string): number {
   return SentimentIntensityAnalyzer.polarity_scores(text).compound;
 }
 
-/** mulberry32: a small, fast, seeded uniform generator in [0, 1). Local until lib/rng.ts lands. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A noisy Bradley-Terry judge with its own seeded randomness: the same seed gives the same labels. */
 export class Labeller {
-  private readonly uniform: () => number;
+  private readonly rng: Rng;
 
-  constructor(public readonly beta: number, seed: number) {
+  /** seed: a number, or a stream of the run's generator (e.g. rng.fork("labeller")). */
+  constructor(public readonly beta: number, seed: number | Rng) {
     if (!(beta >= 0)) throw new Error(`Labeller: beta must be >= 0 (Infinity allowed), got ${beta}`);
-    this.uniform = mulberry32(seed);
+    this.rng = typeof seed === "number" ? new Rng(seed) : seed;
   }
 
   /** P(a preferred to b) = sigmoid(beta * (goldA - goldB)); with beta = Infinity, 1 / 0 / 0.5 for a tie. */
@@ -41,7 +34,7 @@ export class Labeller {
 
   /** One draw: 1 when a is preferred, 0 when b is. Consumes one uniform number per call. */
   label(goldA: number, goldB: number): 0 | 1 {
-    return this.uniform() < this.prob(goldA, goldB) ? 1 : 0;
+    return this.rng.next() < this.prob(goldA, goldB) ? 1 : 0;
   }
 }
 

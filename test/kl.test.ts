@@ -2,6 +2,8 @@ import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
+import { Rng } from "../lib/rng";
+import { loadConfig } from "../lib/config";
 import {
   AdaptiveKLController,
   FixedKLController,
@@ -17,17 +19,6 @@ function assertClose(actual: ArrayLike<number>, expected: number[], tol = 1e-5):
   for (let i = 0; i < expected.length; i++) {
     assert.ok(Math.abs(actual[i] - expected[i]) <= tol, `[${i}]: got ${actual[i]}, expected ${expected[i]} (tol ${tol})`);
   }
-}
-
-/** Seeded uniform [0, 1) (mulberry32), so the Monte-Carlo check is reproducible. */
-function uniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 before(async () => {
@@ -60,12 +51,11 @@ describe("klPerToken", () => {
     const exact = p.reduce((s, pi, i) => s + pi * Math.log(pi / q[i]), 0); // 0.3 ln 2.5 = 0.2748872
     assertClose([exact], [0.2748872]);
     const n = 20000;
-    const next = uniform(7);
+    const rng = new Rng(7); // seeded: the check is reproducible
     const lp: number[] = [];
     const lq: number[] = [];
     for (let s = 0; s < n; s++) {
-      const u = next();
-      const x = u < p[0] ? 0 : u < p[0] + p[1] ? 1 : 2; // x ~ p
+      const x = rng.categorical(p); // x ~ p
       lp.push(Math.log(p[x]));
       lq.push(Math.log(q[x]));
     }
@@ -140,5 +130,14 @@ describe("KL controllers", () => {
     const fixed = klControllerFromConfig({ coef: 0.1, adaptive: false, target: 6, horizon: 10000 });
     assert.ok(fixed instanceof FixedKLController);
     assert.equal(fixed.value, 0.1);
+  });
+
+  it("accepts the typed ppo.kl section of the shipped configs", () => {
+    for (const file of ["config/course.yaml", "config/smoke.yaml"]) {
+      const kl = loadConfig(file).ppo.kl;
+      const c = klControllerFromConfig(kl);
+      assert.equal(c.value, kl.coef);
+      assert.equal(c instanceof AdaptiveKLController, kl.adaptive);
+    }
   });
 });

@@ -2,6 +2,7 @@ import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { initBackend } from "../lib/backend";
 import { Labeller, goldScore, labellerCeiling } from "../lib/labeller";
+import { Rng } from "../lib/rng";
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 
@@ -35,6 +36,8 @@ describe("Labeller", () => {
       return Array.from({ length: 500 }, (_, i) => l.label(Math.sin(i), Math.cos(i)));
     };
     assert.deepEqual(draw(42), draw(42));
+    const fromStream = new Labeller(5, new Rng(42)); // a stream of the run's generator works the same way
+    assert.deepEqual(Array.from({ length: 500 }, (_, i) => fromStream.label(Math.sin(i), Math.cos(i))), draw(42));
     assert.notDeepEqual(draw(42), draw(43));
   });
 

@@ -2,6 +2,7 @@ import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
+import { loadConfig } from "../lib/config";
 import {
   applyMissingEosPenalty,
   bradleyTerryLoss,
@@ -79,6 +80,15 @@ describe("score post-processing (config ppo.reward)", () => {
     const out = postprocessScores(scores, tf.tensor1d([0, 0]), { normalize: false, squash: false, clip: null, missing_eos_penalty: null });
     assert.deepEqual(Array.from(out.dataSync()), [3, -7]);
     assert.notEqual(out, scores);
+  });
+
+  it("accepts the typed ppo.reward section of the shipped configs", () => {
+    for (const file of ["config/course.yaml", "config/smoke.yaml"]) {
+      const opts = loadConfig(file).ppo.reward;
+      const out = postprocessScores(tf.tensor1d([0.4, -0.2]), tf.tensor1d([1, 0]), opts, { mean: 0.1, std: 0.5 });
+      assert.deepEqual(out.shape, [2]);
+      assert.ok(Array.from(out.dataSync()).every(Number.isFinite));
+    }
   });
 
   it("normalize without stats is an error that names the option", () => {
