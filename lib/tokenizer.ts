@@ -46,9 +46,9 @@ const utf8 = new TextEncoder();
 export class Tokenizer {
   readonly kind: TokenizerKind;
   readonly vocabSize: number;
-  readonly pad = PAD;
-  readonly bos = BOS;
-  readonly eos = EOS;
+  readonly pad: number = PAD;
+  readonly bos: number = BOS;
+  readonly eos: number = EOS;
   readonly merges: readonly [number, number][];
   private readonly rank = new Map<number, number>(); // pair key -> merge index
   private readonly bytesOf: Uint8Array[] = []; // token id -> its bytes (specials: empty)
