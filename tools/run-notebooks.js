@@ -1,0 +1,194 @@
+#!/usr/bin/env node
+// Executes notebooks with nbconvert's ExecutePreprocessor (the tslab kernel from .venv) and fails on any error.
+//
+//   node tools/run-notebooks.js [notebooks/x.ipynb ...] [--config config/smoke.yaml] [--timeout 600] [--out runs/notebooks]
+//
+// - Default: every notebooks/*.ipynb in name order, with RLHF_CONFIG=config/smoke.yaml (unless RLHF_CONFIG is set).
+// - The committed notebooks are never modified: each executed copy is written to runs/notebooks/<name>.ipynb, also
+//   when a cell fails (so the failing output can be read), and is what `npm run export` turns into HTML.
+// - nbconvert alone misses errors raised in callbacks and unhandled promise rejections: tslab prints them as
+//   `UncaughtException:` / `UnhandledPromiseRejection:` text and the cell still "succeeds". So every output is scanned
+//   for error outputs and for those markers.
+// - Each notebook gets a wall-clock timeout (default 600 s; RLHF_NOTEBOOK_TIMEOUT or --timeout); its kernel and
+//   nbconvert are killed by process group when it runs out.
+// Prints one line per notebook (PASS/FAIL, seconds, the first problem) and returns the results to tools/test.js.
+"use strict";
+
+const fs = require("fs");
+const path = require("path");
+const cp = require("child_process");
+
+const ROOT = path.resolve(__dirname, "..");
+const VENV_PY = path.join(ROOT, ".venv", "bin", "python");
+const ERROR_MARKERS = ["UncaughtException:", "UnhandledPromiseRejection:"];
+
+// The executor: nbconvert's documented way to run a notebook and keep the outputs even when a cell raises.
+const EXECUTOR = `
+import sys, json, time, nbformat
+from nbconvert.preprocessors import ExecutePreprocessor
+src, out, timeout, cwd = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+nb = nbformat.read(src, as_version=4)
+ep = ExecutePreprocessor(timeout=timeout, kernel_name="tslab")
+status = "ok"
+try:
+    ep.preprocess(nb, {"metadata": {"path": cwd}})
+except Exception as e:  # CellExecutionError, CellTimeoutError, DeadKernelError ...
+    status = type(e).__name__ + ": " + str(e).strip().splitlines()[-1][:500] if str(e).strip() else type(e).__name__
+finally:
+    nbformat.write(nb, out)
+print("EXECUTOR_STATUS " + json.dumps(status))
+`;
+
+function outputText(o) {
+  const parts = [];
+  if (o.text) parts.push(Array.isArray(o.text) ? o.text.join("") : o.text);
+  if (o.data && o.data["text/plain"]) {
+    const t = o.data["text/plain"];
+    parts.push(Array.isArray(t) ? t.join("") : t);
+  }
+  if (o.output_type === "error") parts.push(`${o.ename}: ${o.evalue}`);
+  return parts.join("\n");
+}
+
+/** Problems found in an executed notebook: error outputs and tslab's async error markers, with the cell number. */
+function scanNotebook(nb) {
+  const problems = [];
+  let codeIndex = 0;
+  for (const cell of nb.cells || []) {
+    if (cell.cell_type !== "code") continue;
+    codeIndex++;
+    for (const o of cell.outputs || []) {
+      const text = outputText(o);
+      if (o.output_type === "error") {
+        problems.push(`code cell ${codeIndex}: ${o.ename}: ${String(o.evalue).split("\n")[0].slice(0, 300)}`);
+        continue;
+      }
+      for (const marker of ERROR_MARKERS) {
+        const i = text.indexOf(marker);
+        if (i >= 0) problems.push(`code cell ${codeIndex}: ${text.slice(i, i + 300).split("\n").slice(0, 2).join(" ")}`);
+      }
+    }
+  }
+  return problems;
+}
+
+/** Counts charts (plotly outputs) so a caller can check that a notebook drew something. */
+function countCharts(nb) {
+  let n = 0;
+  for (const cell of nb.cells || []) for (const o of cell.outputs || []) if (o.data && o.data["application/vnd.plotly.v1+json"]) n++;
+  return n;
+}
+
+function killGroup(child) {
+  try {
+    process.kill(-child.pid, "SIGKILL");
+  } catch {
+    /* already gone */
+  }
+}
+
+/** Runs one notebook; resolves to {name, ok, seconds, problems, charts, output}. */
+function runNotebook(file, opts) {
+  const name = path.basename(file, ".ipynb");
+  const outDir = path.resolve(ROOT, opts.out);
+  fs.mkdirSync(outDir, { recursive: true });
+  const out = path.join(outDir, `${name}.ipynb`);
+  fs.rmSync(out, { force: true });
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const child = cp.spawn(VENV_PY, ["-c", EXECUTOR, file, out, String(opts.timeout), path.dirname(path.resolve(file))], {
+      cwd: ROOT,
+      env: { ...process.env, RLHF_CONFIG: opts.config, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL || "2", JUPYTER_PLATFORM_DIRS: "1" },
+      detached: true, // its own process group: the kernel is killed with it on timeout
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let log = "";
+    child.stdout.on("data", (d) => (log += d));
+    child.stderr.on("data", (d) => (log += d));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup(child);
+    }, opts.timeout * 1000 + 30000); // the executor's own cell timeout fires first; this is the backstop
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      killGroup(child); // a kernel that outlived its client
+      const seconds = (Date.now() - t0) / 1000;
+      const problems = [];
+      const m = /EXECUTOR_STATUS (.*)/.exec(log);
+      const status = m ? JSON.parse(m[1]) : undefined;
+      if (timedOut) problems.push(`timed out after ${opts.timeout} s`);
+      let nb;
+      try {
+        nb = JSON.parse(fs.readFileSync(out, "utf8"));
+      } catch {
+        problems.push(`no executed notebook was written (exit ${code}): ${log.trim().split("\n").slice(-5).join(" | ")}`);
+      }
+      if (nb) problems.push(...scanNotebook(nb));
+      if (status && status !== "ok" && problems.length === 0) problems.push(status);
+      if (!status && !timedOut && code !== 0 && problems.length === 0) problems.push(`executor exited ${code}: ${log.trim().split("\n").slice(-3).join(" | ")}`);
+      resolve({ name, file, ok: problems.length === 0, seconds, problems, charts: nb ? countCharts(nb) : 0, output: out });
+    });
+  });
+}
+
+function listNotebooks() {
+  const dir = path.join(ROOT, "notebooks");
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith(".ipynb") && !f.endsWith(".nbconvert.ipynb"))
+    .sort()
+    .map((f) => path.join(dir, f));
+}
+
+function parseArgs(argv) {
+  const opts = {
+    files: [],
+    config: process.env.RLHF_CONFIG || "config/smoke.yaml",
+    timeout: Number(process.env.RLHF_NOTEBOOK_TIMEOUT || 600),
+    out: "runs/notebooks",
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const [flag, inline] = a.includes("=") ? a.split(/=(.*)/s) : [a, undefined];
+    const val = () => (inline !== undefined ? inline : argv[++i]);
+    if (flag === "--config") opts.config = val();
+    else if (flag === "--timeout") opts.timeout = Number(val());
+    else if (flag === "--out") opts.out = val();
+    else opts.files.push(path.resolve(a));
+  }
+  if (!opts.files.length) opts.files = listNotebooks();
+  return opts;
+}
+
+/** Runs the notebooks one after another (2 cores: running them in parallel only makes each slower). */
+async function runNotebooks(argv = [], print = console.log) {
+  const opts = parseArgs(argv);
+  if (!fs.existsSync(VENV_PY)) throw new Error(".venv is missing: run `npm run setup` first");
+  const results = [];
+  for (const file of opts.files) {
+    const r = await runNotebook(file, opts);
+    results.push(r);
+    const rel = path.relative(ROOT, file);
+    print(`${r.ok ? "PASS" : "FAIL"} notebook ${rel} (${r.seconds.toFixed(1)} s, ${r.charts} chart${r.charts === 1 ? "" : "s"})`);
+    for (const p of r.problems.slice(0, 5)) print(`     ${p}`);
+    if (!r.ok) print(`     executed copy with outputs: ${path.relative(ROOT, r.output)}`);
+  }
+  return results;
+}
+
+module.exports = { runNotebooks, runNotebook, scanNotebook, countCharts, ERROR_MARKERS };
+
+if (require.main === module) {
+  runNotebooks(process.argv.slice(2)).then(
+    (results) => {
+      const failed = results.filter((r) => !r.ok).length;
+      console.log(`${results.length - failed} passed, ${failed} failed`);
+      process.exit(failed ? 1 : 0);
+    },
+    (e) => {
+      console.error(e.message);
+      process.exit(1);
+    },
+  );
+}
