@@ -95,7 +95,7 @@ export const SCHEMA = section({
   paths: section({ checkpoints: relPath, runs: relPath }),
   tokenizer: section({
     kind: oneOf("bpe", "char"),
-    vocab_size: int("[1, 65536]"),
+    vocab_size: int("[1, 65535]"),
   }),
   model: section({
     context: int("[2, 4096]"),
