@@ -4,6 +4,7 @@ export * from "./backend";
 export * from "./config";
 export * from "./rng";
 export * from "./data";
+export * from "./metrics";
 export * from "./model";
 export * from "./labeller";
 export * from "./kl";
