@@ -1,0 +1,210 @@
+// Stage 2: supervised fine-tuning (SFT). Demonstrations are review sentences split into a prompt (the first 2-4
+// words) and a response (the rest); the model learns to continue a prompt the way a human review does, and to stop
+// (EOS). The prompt is context, not something to imitate, so it is masked out of the loss:
+//
+//   sequence  s = [BOS, prompt tokens..., response tokens..., EOS]       inputs s[0..n-2], targets s[1..n-1]
+//   m_t = 1 if target s[t+1] belongs to the response (EOS included), else 0 (prompt and padding)
+//   loss = - sum_{b,t} m_{b,t} log p_theta(s_{b,t+1} | s_{b,<=t}) / sum_{b,t} m_{b,t}
+//
+// Batches are right-padded with PAD (causal attention means real tokens never see the padding after them, and the
+// mask removes padded targets), so SFT needs no attention mask at all.
+import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { Config } from "./config";
+import { Demonstration, loadReviews, makeDemonstrations } from "./data";
+import { GPT, crossEntropy } from "./model";
+import { AdamW, lrAt, trainStep } from "./optim";
+import { Rng } from "./rng";
+import { Tokenizer } from "./tokenizer";
+import { saveCheckpoint } from "./checkpoint";
+import { MetricsLog, runDir, writeSummary } from "./metrics";
+import {
+  StageCallbacks, StageResult, checkpointDir, checkpointMismatch, ensurePretrained, loadStage, stageRecord,
+} from "./pretrain";
+import { generate } from "./sample";
+
+export interface SftExample {
+  demo: Demonstration;
+  ids: number[]; // BOS + prompt + response + EOS
+  promptLen: number; // BOS + prompt tokens
+}
+
+export interface SftSummary {
+  val_loss_before: number;
+  val_loss_after: number;
+  seconds: number;
+  steps: number;
+  train_examples: number;
+  val_examples: number;
+  dropped_too_long: number;
+  /** On held-out prompts, temperature 1, max_new_tokens = rm.max_new_tokens: share of completions that end with EOS. */
+  eos_rate: number;
+  mean_completion_tokens: number;
+  eos_max_new_tokens: number;
+  [key: string]: unknown;
+}
+
+/** Encodes demonstrations; those longer than context + 1 tokens are dropped (and counted). */
+export function encodeDemonstrations(demos: Demonstration[], tok: Tokenizer, context: number): { examples: SftExample[]; dropped: number } {
+  const examples: SftExample[] = [];
+  let dropped = 0;
+  for (const demo of demos) {
+    const prompt = [tok.bos, ...tok.encode(demo.prompt)];
+    const ids = [...prompt, ...tok.encode(demo.response), tok.eos];
+    if (ids.length > context + 1) { dropped++; continue; }
+    examples.push({ demo, ids, promptLen: prompt.length });
+  }
+  return { examples, dropped };
+}
+
+/** Inputs, targets and the loss mask of a batch (right-padded to its longest example). */
+export function sftBatch(examples: SftExample[], pad: number): { x: tf.Tensor2D; y: tf.Tensor2D; mask: tf.Tensor2D } {
+  const B = examples.length;
+  const T = Math.max(...examples.map((e) => e.ids.length)) - 1;
+  const xs = new Int32Array(B * T).fill(pad), ys = new Int32Array(B * T).fill(pad), ms = new Float32Array(B * T);
+  examples.forEach((e, r) => {
+    for (let t = 0; t < e.ids.length - 1; t++) {
+      xs[r * T + t] = e.ids[t];
+      ys[r * T + t] = e.ids[t + 1];
+      // target s[t+1] is a response token when t + 1 >= promptLen
+      if (t + 1 >= e.promptLen) ms[r * T + t] = 1;
+    }
+  });
+  return { x: tf.tensor2d(xs, [B, T], "int32"), y: tf.tensor2d(ys, [B, T], "int32"), mask: tf.tensor2d(ms, [B, T]) };
+}
+
+/** The prompt-masked loss (equation at the top of this file). */
+export function sftLoss(model: GPT, x: tf.Tensor2D, y: tf.Tensor2D, mask: tf.Tensor2D, training: boolean): tf.Scalar {
+  return tf.tidy(() => crossEntropy(model.forward(x, { training }).logits, y, mask));
+}
+
+/** Response-token-weighted mean loss over all examples (dropout off). */
+export function sftEvalLoss(model: GPT, examples: SftExample[], pad: number, batchSize = 64): number {
+  let sum = 0, n = 0;
+  for (let i = 0; i < examples.length; i += batchSize) {
+    const { x, y, mask } = sftBatch(examples.slice(i, i + batchSize), pad);
+    const m = mask.sum().dataSync()[0];
+    sum += sftLoss(model, x, y, mask, false).dataSync()[0] * m;
+    n += m;
+    tf.dispose([x, y, mask]);
+  }
+  return sum / n;
+}
+
+export interface SftData {
+  train: SftExample[];
+  val: SftExample[];
+  dropped: number;
+}
+
+/** Train/val demonstrations from the review splits, prompt lengths drawn with the config's seed. */
+export function prepareSftData(cfg: Config, tok: Tokenizer): SftData {
+  const rng = new Rng(cfg.seed).fork("sft");
+  const s = cfg.sft;
+  const tr = encodeDemonstrations(makeDemonstrations(loadReviews("train"), rng.fork("split-train"), s.prompt_words_min, s.prompt_words_max), tok, cfg.model.context);
+  const va = encodeDemonstrations(makeDemonstrations(loadReviews("val"), rng.fork("split-val"), s.prompt_words_min, s.prompt_words_max), tok, cfg.model.context);
+  return { train: tr.examples, val: va.examples, dropped: tr.dropped + va.dropped };
+}
+
+/** EOS rate and mean length of completions on held-out prompts (what RM sampling and PPO will see). */
+export function completionStats(model: GPT, tok: Tokenizer, prompts: string[], maxNewTokens: number, seed: number): { eos_rate: number; mean_tokens: number } {
+  const gens = generate(model, tok, prompts, { maxNewTokens, temperature: 1, seed });
+  return {
+    eos_rate: gens.filter((g) => g.ended).length / gens.length,
+    mean_tokens: gens.reduce((s, g) => s + g.tokens.length, 0) / gens.length,
+  };
+}
+
+/**
+ * Fine-tunes a copy of the pretrained model (base is left as it was, so a notebook can compare before and after).
+ * Writes checkpoints/sft and runs/sft.
+ */
+export async function trainSft(cfg: Config, cb: StageCallbacks = {}, base?: StageResult<unknown>): Promise<StageResult<SftSummary>> {
+  const log = cb.log ?? ((line: string) => console.log(line));
+  const s = cfg.sft;
+  const t0 = Date.now();
+  base ??= await ensurePretrained(cfg, cb);
+  const tokenizer = base.tokenizer;
+  const model = base.model.clone();
+  const data = prepareSftData(cfg, tokenizer);
+  log(`sft: ${data.train.length} train / ${data.val.length} val demonstrations (${data.dropped} longer than the context dropped)`);
+  const rng = new Rng(cfg.seed).fork("sft");
+  const order = rng.fork("batches");
+  const vars = model.trainableVariables();
+  const opt = new AdamW(vars, { weightDecay: s.weight_decay });
+  const metrics = new MetricsLog("sft");
+  const valBefore = sftEvalLoss(model, data.val, tokenizer.pad);
+  log(`sft: held-out loss before ${valBefore.toFixed(3)}`);
+  let valLoss = valBefore;
+  let perm: number[] = [];
+  let tokens = 0;
+  const tTrain = Date.now();
+  try {
+    for (let step = 0; step < s.steps; step++) {
+      if (perm.length < s.batch_size) perm = perm.concat(order.permutation(data.train.length)); // epoch boundary
+      const batch = perm.splice(0, s.batch_size).map((i) => data.train[i]);
+      const { x, y, mask } = sftBatch(batch, tokenizer.pad);
+      const lr = lrAt(step, s);
+      const { loss, gradNorm } = trainStep(vars, () => sftLoss(model, x, y, mask, true), opt, { lr, gradClip: s.grad_clip });
+      tokens += batch.reduce((n, e) => n + e.ids.length - e.promptLen, 0);
+      tf.dispose([x, y, mask]);
+      const row: Record<string, number> = { loss, lr, grad_norm: gradNorm, tokens };
+      metrics.log(step, row);
+      if ((step + 1) % s.eval_every === 0 || step === s.steps - 1) {
+        valLoss = sftEvalLoss(model, data.val, tokenizer.pad);
+        metrics.log(step, { val_loss: valLoss });
+        row.val_loss = valLoss;
+        const ms = (Date.now() - tTrain) / (step + 1);
+        log(`sft step ${step}/${s.steps} | loss ${loss.toFixed(3)} | val_loss ${valLoss.toFixed(3)} | lr ${lr.toExponential(2)} | ` +
+          `grad_norm ${gradNorm.toFixed(2)} | ${ms.toFixed(0)} ms/step`);
+        cb.onEval?.(step, { val_loss: valLoss });
+      }
+      cb.onStep?.(step, row);
+      if (step % 10 === 0) await new Promise((r) => setImmediate(r));
+    }
+  } finally {
+    opt.dispose();
+  }
+  const heldOut = data.val.slice(0, 64);
+  const maxNew = Math.min(cfg.rm.max_new_tokens, cfg.model.context - Math.max(...heldOut.map((e) => e.promptLen)));
+  const stats = completionStats(model, tokenizer, heldOut.map((e) => e.demo.prompt), maxNew, cfg.seed);
+  const summary: SftSummary = {
+    val_loss_before: valBefore,
+    val_loss_after: valLoss,
+    seconds: (Date.now() - t0) / 1000,
+    steps: s.steps,
+    ms_per_step: (Date.now() - tTrain) / s.steps,
+    train_examples: data.train.length,
+    val_examples: data.val.length,
+    dropped_too_long: data.dropped,
+    eos_rate: stats.eos_rate,
+    mean_completion_tokens: stats.mean_tokens,
+    eos_max_new_tokens: maxNew,
+  };
+  const dir = checkpointDir(cfg, "sft");
+  await saveCheckpoint(dir, { model, tokenizer, config: stageRecord(cfg, "sft"), extra: { summary } });
+  const rd = runDir(cfg, "sft");
+  metrics.toCsv(path.join(rd, "metrics.csv"));
+  writeSummary(rd, summary);
+  log(`sft done in ${summary.seconds.toFixed(0)} s: held-out loss ${valBefore.toFixed(3)} -> ${valLoss.toFixed(3)}; ` +
+    `EOS within ${maxNew} tokens on ${(stats.eos_rate * 100).toFixed(0)}% of held-out prompts; saved ${dir}`);
+  return { model, tokenizer, summary, metrics, trained: true, checkpointDir: dir };
+}
+
+/** The SFT policy: loaded from checkpoints/sft when it was trained with this config, else trained now (pretraining too if needed). */
+export async function ensureSft(cfg: Config, cb: StageCallbacks = {}): Promise<StageResult<SftSummary>> {
+  const log = cb.log ?? ((line: string) => console.log(line));
+  const why = checkpointMismatch(cfg, "sft");
+  if (!why) {
+    const r = loadStage<SftSummary>(cfg, "sft");
+    log(`sft: loaded ${r.checkpointDir} (held-out loss ${r.summary?.val_loss_before?.toFixed(3)} -> ${r.summary?.val_loss_after?.toFixed(3)})`);
+    return r;
+  }
+  log(`sft: training (${why})`);
+  const base = await ensurePretrained(cfg, cb);
+  try {
+    return await trainSft(cfg, cb, base);
+  } finally {
+    base.model.dispose();
+  }
+}
