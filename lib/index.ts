@@ -11,3 +11,4 @@ export * from "./kl";
 export * from "./gae";
 export * from "./ppo";
 export * from "./reward";
+export * from "./rollout";
