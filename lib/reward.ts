@@ -1,7 +1,35 @@
 // The reward model's math: the Bradley-Terry preference loss, pairwise accuracy, and the post-processing that turns
 // a reward-model score into the score PPO adds at the last token (config ppo.reward). Pure functions of tensors.
-// (Reward-model training and evaluation will live here too; they build on lib/model.ts.)
+// Then the reward model itself (below the math): training on preference pairs, evaluation, and the stage `rm`.
 import * as tf from "@tensorflow/tfjs";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { checkpointExists, saveCheckpoint } from "./checkpoint";
+import type { Config, RmConfig } from "./config";
+import { loadReviews } from "./data";
+import { labellerCeiling } from "./labeller";
+import { MetricsLog, runDir, writeSummary } from "./metrics";
+import type { GPT } from "./model";
+import { AdamW, lrAt, trainStep } from "./optim";
+import {
+  Completion,
+  PreferenceData,
+  allPairs,
+  completionBatch,
+  describePairs,
+  disposeBatch,
+  readPairsCsv,
+  reviewPrompts,
+  samplePreferencePairs,
+  sentenceCompletions,
+  writePairsCsv,
+} from "./preferences";
+import { type StageCallbacks, type StageConfigRecord, type StageResult, checkpointDir, checkpointMismatch, loadStage, stageRecord } from "./pretrain";
+import { Rng } from "./rng";
+import { rewardScores } from "./rollout";
+import { ensureSft } from "./sft";
+import type { Tokenizer } from "./tokenizer";
+import type { OnStep } from "./viz";
 
 function assertSameLength(fn: string, a: tf.Tensor1D, b: tf.Tensor1D): void {
   if (a.shape[0] !== b.shape[0]) throw new Error(`${fn}: lengths differ, ${a.shape[0]} vs ${b.shape[0]}`);
@@ -104,4 +132,460 @@ export function postprocessScores(
     if (opts.clip !== null) s = clipScores(s, opts.clip);
     return s === scores ? tf.clone(scores) : s; // always a new tensor the caller owns
   });
+}
+
+// =================================================================================================================
+// The reward model: training on preference pairs, evaluation, and the pipeline stage `rm`.
+//
+//   r_theta(x, y) = w . h_last + b        h_last: the SFT trunk's final hidden state at the LAST REAL token of
+//                                         [BOS prompt ; response] (the EOS when the policy emitted one), read by
+//                                         lib/rollout.ts's rewardScores, exactly as PPO will read it
+//   loss          = mean over pairs of -log sigmoid(r_theta(x, y_chosen) - r_theta(x, y_rejected))   (bradleyTerryLoss)
+//
+// Batches are whole prompt groups (InstructGPT): the k completions of a prompt are scored once and all their
+// k(k-1)/2 pairs enter the loss, so a step costs k forward rows per k(k-1)/2 comparisons.
+const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+
+/** Reward-model scores of some completions (all when indices is omitted), batched, dropout off, no gradients. */
+export function scoreCompletions(rm: GPT, completions: Completion[], indices?: number[], batchSize = 256): Float32Array {
+  const idx = indices ?? completions.map((_, i) => i);
+  const out = new Float32Array(idx.length);
+  for (let s = 0; s < idx.length; s += batchSize) {
+    const b = completionBatch(completions, idx.slice(s, s + batchSize));
+    const scores = rewardScores(rm, b);
+    out.set(scores.dataSync(), s);
+    scores.dispose();
+    disposeBatch(b);
+  }
+  return out;
+}
+
+/**
+ * Pairwise accuracy of scores (indexed like data.completions) on the pairs of one split: r_chosen > r_rejected
+ * counts 1, a tie 1/2 (the same rule as pairwiseAccuracy).
+ */
+export function splitAccuracy(data: PreferenceData, scores: Map<number, number> | ArrayLike<number>, split: "train" | "heldout"): number {
+  const get = (i: number) => (scores instanceof Map ? scores.get(i)! : scores[i]);
+  let n = 0, right = 0;
+  for (const q of data.pairs) {
+    if (q.split !== split) continue;
+    const d = get(q.chosen) - get(q.rejected);
+    right += d > 0 ? 1 : d === 0 ? 0.5 : 0;
+    n++;
+  }
+  return n ? right / n : NaN;
+}
+
+/** Completions used by the pairs of a split, each once, in index order. */
+export function splitCompletions(data: PreferenceData, split: "train" | "heldout"): number[] {
+  const s = new Set<number>();
+  for (const q of data.pairs) if (q.split === split) { s.add(q.chosen); s.add(q.rejected); }
+  return [...s].sort((a, b) => a - b);
+}
+
+/** Scores of the held-out completions, as a map from completion index. */
+export function heldoutScores(rm: GPT, data: PreferenceData): Map<number, number> {
+  const idx = splitCompletions(data, "heldout");
+  const s = scoreCompletions(rm, data.completions, idx);
+  return new Map(idx.map((i, j) => [i, s[j]]));
+}
+
+export interface RewardTrainOptions {
+  rng: Rng;
+  /** Called after every step with the row logged (heldout_accuracy only at eval steps). */
+  onStep?: OnStep;
+  /** Progress lines (default: none). */
+  log?: (line: string) => void;
+}
+
+/** The batches of one run: for each step, the prompt groups it trains on (all epochs, shuffled per epoch). */
+export function rewardBatches(data: PreferenceData, c: Pick<RmConfig, "epochs" | "batch_size" | "completions_per_prompt">, rng: Rng): number[][][] {
+  // group -> completion indices (a group's completions are contiguous and its pairs share the split)
+  const byGroup = new Map<number, number[]>();
+  for (const q of data.pairs) {
+    if (q.split !== "train") continue;
+    const g = byGroup.get(q.group) ?? [];
+    for (const i of [q.chosen, q.rejected]) if (!g.includes(i)) g.push(i);
+    byGroup.set(q.group, g);
+  }
+  const groups = [...byGroup.keys()].sort((a, b) => a - b);
+  if (groups.length === 0) throw new Error("rewardBatches: no training pairs");
+  const pairsPerGroup = allPairs(c.completions_per_prompt).length;
+  const groupsPerStep = Math.max(1, Math.round(c.batch_size / pairsPerGroup));
+  const steps: number[][][] = [];
+  for (let e = 0; e < c.epochs; e++) {
+    const order = rng.shuffle(groups.slice());
+    for (let s = 0; s < order.length; s += groupsPerStep) steps.push(order.slice(s, s + groupsPerStep).map((g) => byGroup.get(g)!));
+  }
+  return steps;
+}
+
+/**
+ * Trains rm (a GPT with head "reward") on the train pairs with the Bradley-Terry loss, AdamW and the warmup + cosine
+ * schedule; held-out pairwise accuracy every eval_every steps and at the end. Metrics rows: step, loss, accuracy
+ * (on the step's batch), heldout_accuracy, lr, grad_norm.
+ */
+export function trainRewardModel(rm: GPT, data: PreferenceData, c: RmConfig, opts: RewardTrainOptions): MetricsLog {
+  if (rm.head !== "reward") throw new Error(`trainRewardModel: the model's head is "${rm.head}", expected "reward"`);
+  const batches = rewardBatches(data, c, opts.rng.fork("batches"));
+  const steps = batches.length;
+  const vars = rm.trainableVariables();
+  const opt = new AdamW(vars, { weightDecay: c.weight_decay });
+  const metrics = new MetricsLog("rm");
+  const pairsOf = new Map<number, { chosen: number; rejected: number }[]>();
+  for (const q of data.pairs) if (q.split === "train") (pairsOf.get(q.chosen) ?? pairsOf.set(q.chosen, []).get(q.chosen)!).push(q);
+  try {
+    for (let step = 0; step < steps; step++) {
+      const rows = batches[step].flat();
+      const local = new Map(rows.map((ci, j) => [ci, j]));
+      const cIdx: number[] = [], rIdx: number[] = [];
+      for (const ci of rows) for (const q of pairsOf.get(ci) ?? []) if (local.has(q.rejected)) { cIdx.push(local.get(ci)!); rIdx.push(local.get(q.rejected)!); }
+      const batch = completionBatch(data.completions, rows);
+      const ci = tf.tensor1d(cIdx, "int32"), ri = tf.tensor1d(rIdx, "int32");
+      const lr = lrAt(step, { lr: c.lr, steps, warmup_steps: c.warmup_steps, min_lr_ratio: c.min_lr_ratio });
+      let margin: tf.Tensor1D | undefined;
+      const { loss, gradNorm } = trainStep(vars, () => {
+        const s = rewardScores(rm, batch, { training: true });
+        const chosen = tf.gather(s, ci) as tf.Tensor1D, rejected = tf.gather(s, ri) as tf.Tensor1D;
+        margin = tf.keep(tf.sub(chosen, rejected)) as tf.Tensor1D;
+        return bradleyTerryLoss(chosen, rejected);
+      }, opt, { lr, gradClip: c.grad_clip });
+      const m = margin!.dataSync();
+      let acc = 0;
+      for (const v of m) acc += v > 0 ? 1 : v === 0 ? 0.5 : 0;
+      tf.dispose([margin!, ci, ri]);
+      disposeBatch(batch);
+      const row: Record<string, number> = { loss, accuracy: acc / m.length, lr, grad_norm: gradNorm };
+      if ((step + 1) % c.eval_every === 0 || step === steps - 1) {
+        row.heldout_accuracy = splitAccuracy(data, heldoutScores(rm, data), "heldout");
+        opts.log?.(`rm step ${step + 1}/${steps} | loss ${loss.toFixed(4)} | heldout_accuracy ${row.heldout_accuracy.toFixed(4)} | lr ${lr.toExponential(2)}`);
+      }
+      metrics.log(step + 1, row);
+      opts.onStep?.(step + 1, row);
+    }
+  } finally {
+    opt.dispose();
+  }
+  return metrics;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Evaluation
+
+export interface CalibrationBin {
+  lo: number;
+  hi: number;
+  count: number;
+  /** mean predicted P(a > b) = sigmoid(r_a - r_b) in the bin */
+  predicted: number;
+  /** fraction of the bin's pairs where the labeller preferred a */
+  observed: number;
+  /** mean of the labeller's true P(a > b) */
+  labeller: number;
+}
+
+/**
+ * Calibration of sigmoid(r_a - r_b) on held-out pairs, binned by the prediction. Each pair is oriented by sampling
+ * order (a = the completion sampled first), which the label does not influence, so "observed" is the rate at which
+ * the labeller preferred a.
+ */
+export function calibrationBins(data: PreferenceData, scores: Map<number, number>, nBins = 10): CalibrationBin[] {
+  const bins = Array.from({ length: nBins }, (_, i) => ({ lo: i / nBins, hi: (i + 1) / nBins, count: 0, predicted: 0, observed: 0, labeller: 0 }));
+  for (const q of data.pairs) {
+    if (q.split !== "heldout") continue;
+    const a = Math.min(q.chosen, q.rejected), b = Math.max(q.chosen, q.rejected);
+    const pred = sigmoid(scores.get(a)! - scores.get(b)!);
+    const bin = bins[Math.min(nBins - 1, Math.floor(pred * nBins))];
+    bin.count++;
+    bin.predicted += pred;
+    bin.observed += a === q.chosen ? 1 : 0;
+    bin.labeller += a === q.chosen ? q.p : 1 - q.p;
+  }
+  return bins.filter((x) => x.count > 0).map((x) => ({ ...x, predicted: x.predicted / x.count, observed: x.observed / x.count, labeller: x.labeller / x.count }));
+}
+
+/** Pearson correlation of two equal-length arrays. */
+export function pearson(x: ArrayLike<number>, y: ArrayLike<number>): number {
+  const n = x.length;
+  if (n !== y.length || n < 2) throw new Error(`pearson: need two arrays of the same length >= 2 (got ${n}, ${y.length})`);
+  let mx = 0, my = 0;
+  for (let i = 0; i < n; i++) { mx += x[i]; my += y[i]; }
+  mx /= n; my /= n;
+  let sxy = 0, sxx = 0, syy = 0;
+  for (let i = 0; i < n; i++) {
+    const dx = x[i] - mx, dy = y[i] - my;
+    sxy += dx * dy; sxx += dx * dx; syy += dy * dy;
+  }
+  return sxx > 0 && syy > 0 ? sxy / Math.sqrt(sxx * syy) : 0;
+}
+
+/**
+ * The threshold t maximising the accuracy of "positive when score > t" on labelled scores (candidates: midpoints
+ * between consecutive distinct scores, and below all of them). Returns t and that accuracy.
+ */
+export function bestThreshold(scores: ArrayLike<number>, labels: ArrayLike<number>): { threshold: number; accuracy: number } {
+  const n = scores.length;
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a] - scores[b]);
+  // threshold below everything: all predicted positive
+  let correct = 0;
+  for (let i = 0; i < n; i++) correct += labels[i] === 1 ? 1 : 0;
+  let best = { threshold: scores[order[0]] - 1, accuracy: correct / n };
+  for (let k = 0; k < n; k++) {
+    // move order[k] to "negative"
+    correct += labels[order[k]] === 1 ? -1 : 1;
+    const next = k + 1 < n ? scores[order[k + 1]] : scores[order[k]] + 1;
+    if (next === scores[order[k]]) continue; // cannot split equal scores
+    if (correct / n > best.accuracy) best = { threshold: (scores[order[k]] + next) / 2, accuracy: correct / n };
+  }
+  return best;
+}
+
+/** Accuracy of "positive when score > threshold" against 0/1 labels. */
+export function thresholdAccuracy(scores: ArrayLike<number>, labels: ArrayLike<number>, threshold: number): number {
+  let right = 0;
+  for (let i = 0; i < scores.length; i++) right += (scores[i] > threshold ? 1 : 0) === labels[i] ? 1 : 0;
+  return right / scores.length;
+}
+
+export interface HumanAgreement {
+  /** accuracy on the test split with the threshold chosen on the val split */
+  agreement: number;
+  threshold: number;
+  valAccuracy: number;
+  /** the same procedure with VADER's compound score in place of the reward model's */
+  vaderAgreement: number;
+  vaderThreshold: number;
+  test: { text: string; label: number; score: number; gold: number }[];
+  truncated: number;
+}
+
+/**
+ * Agreement with real human judgements: the UCI review sentences (Kotzias et al. 2015), each scored as a complete
+ * response (BOS, sentence, EOS), classified positive when the score exceeds a threshold chosen on the val split,
+ * compared with the human 0/1 labels of the test split. VADER, the gold scorer, gets the same procedure.
+ */
+export function humanLabelAgreement(rm: GPT, tok: Tokenizer): HumanAgreement {
+  const val = loadReviews("val"), test = loadReviews("test");
+  const v = sentenceCompletions(tok, val.map((r) => r.text), rm.config.context);
+  const t = sentenceCompletions(tok, test.map((r) => r.text), rm.config.context);
+  const vs = scoreCompletions(rm, v.completions), ts = scoreCompletions(rm, t.completions);
+  const vl = val.map((r) => r.label), tl = test.map((r) => r.label);
+  const fit = bestThreshold(vs, vl);
+  const vaderFit = bestThreshold(v.completions.map((c) => c.gold), vl);
+  return {
+    agreement: thresholdAccuracy(ts, tl, fit.threshold),
+    threshold: fit.threshold,
+    valAccuracy: fit.accuracy,
+    vaderAgreement: thresholdAccuracy(t.completions.map((c) => c.gold), tl, vaderFit.threshold),
+    vaderThreshold: vaderFit.threshold,
+    test: test.map((r, i) => ({ text: r.text, label: r.label, score: ts[i], gold: t.completions[i].gold })),
+    truncated: v.truncated + t.truncated,
+  };
+}
+
+export interface RewardEvaluation {
+  heldout_accuracy: number;
+  labeller_ceiling: number;
+  /** accuracy against the noiseless gold order (gold ties count half) and its ceiling (1 - ties / 2) */
+  gold_accuracy: number;
+  gold_ceiling: number;
+  /** Pearson correlation of reward and gold over the held-out completions */
+  corr_gold: number;
+  human: HumanAgreement;
+  calibration: CalibrationBin[];
+  /** held-out completions with their reward and gold scores (scatter, error tables) */
+  scores: Map<number, number>;
+}
+
+export function evaluateRewardModel(rm: GPT, tok: Tokenizer, data: PreferenceData): RewardEvaluation {
+  const scores = heldoutScores(rm, data);
+  const held = data.pairs.filter((q) => q.split === "heldout");
+  let goldRight = 0, ties = 0;
+  for (const q of held) {
+    const gc = data.completions[q.chosen].gold, gr = data.completions[q.rejected].gold;
+    const dr = scores.get(q.chosen)! - scores.get(q.rejected)!;
+    if (gc === gr || dr === 0) goldRight += 0.5;
+    else goldRight += Math.sign(gc - gr) === Math.sign(dr) ? 1 : 0;
+    if (gc === gr) ties++;
+  }
+  const idx = [...scores.keys()];
+  return {
+    heldout_accuracy: splitAccuracy(data, scores, "heldout"),
+    labeller_ceiling: labellerCeiling(held.map((q) => q.p)),
+    gold_accuracy: goldRight / held.length,
+    gold_ceiling: 1 - ties / (2 * held.length),
+    corr_gold: pearson(idx.map((i) => scores.get(i)!), idx.map((i) => data.completions[i].gold)),
+    human: humanLabelAgreement(rm, tok),
+    calibration: calibrationBins(data, scores),
+    scores,
+  };
+}
+
+export interface RewardError {
+  prompt: string;
+  /** the completion the reward model scored higher, and the one it scored lower */
+  preferred: string;
+  other: string;
+  reward_preferred: number;
+  reward_other: number;
+  gold_preferred: number;
+  gold_other: number;
+  /** the labeller's P(preferred > other): what a label would have said */
+  p_labeller: number;
+}
+
+/**
+ * The held-out pairs the reward model gets most wrong against the gold order: it prefers the completion with the
+ * lower gold score, ranked by how confident it is (its reward margin).
+ */
+export function worstErrors(data: PreferenceData, scores: Map<number, number>, n = 10): RewardError[] {
+  const out: (RewardError & { margin: number })[] = [];
+  for (const q of data.pairs) {
+    if (q.split !== "heldout") continue;
+    const [hi, lo] = scores.get(q.chosen)! >= scores.get(q.rejected)! ? [q.chosen, q.rejected] : [q.rejected, q.chosen];
+    const a = data.completions[hi], b = data.completions[lo];
+    if (!(a.gold < b.gold)) continue;
+    out.push({
+      prompt: a.prompt, preferred: a.text, other: b.text,
+      reward_preferred: scores.get(hi)!, reward_other: scores.get(lo)!, gold_preferred: a.gold, gold_other: b.gold,
+      p_labeller: sigmoid(data.beta * (a.gold - b.gold)),
+      margin: scores.get(hi)! - scores.get(lo)!,
+    });
+  }
+  return out.sort((x, y) => y.margin - x.margin).slice(0, n).map(({ margin: _m, ...e }) => e);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The stage
+
+/** runs/rm/summary.json (design.md: heldout_accuracy, labeller_ceiling, human_label_agreement, seconds) and extras. */
+export interface RmSummary {
+  heldout_accuracy: number;
+  labeller_ceiling: number;
+  human_label_agreement: number;
+  seconds: number;
+  [key: string]: number;
+}
+
+/** What checkpoints/rm/extra.json holds; PPO reads score_stats for its reward normalisation (ppo.reward.normalize). */
+export interface RewardCheckpointExtra {
+  config_hash: string;
+  /** mean / std of the reward model's scores on SFT samples (the held-out completions, never trained on) */
+  score_stats: ScoreStats;
+  summary: RmSummary;
+}
+
+/** The stage's result: the sft/pretrain StageResult fields (model = the reward model) plus what PPO and notebook 03 need. */
+export interface RewardModelStage extends StageResult<RmSummary> {
+  scoreStats: ScoreStats;
+  /** the pairs (read back from runs/rm/pairs.csv when the checkpoint was loaded; undefined if that file is gone) */
+  data: PreferenceData | undefined;
+}
+
+/** Reads the score statistics PPO needs from a saved reward model without loading its weights (undefined if none). */
+export function readRewardScoreStats(cfg: Config): ScoreStats | undefined {
+  const dir = checkpointDir(cfg, "rm");
+  if (!checkpointExists(dir)) return undefined;
+  return (JSON.parse(fs.readFileSync(path.join(dir, "extra.json"), "utf8")) as RewardCheckpointExtra).score_stats;
+}
+
+/**
+ * The reward model for this config: loaded from checkpoints/rm when it was trained with the same seed and config
+ * sections (tokenizer, model, pretrain, sft, rm: stageConfigHash, as every stage checks), else built now: the SFT
+ * policy (ensureSft), preference pairs (runs/rm/pairs.csv), Bradley-Terry training (runs/rm/metrics.csv), evaluation
+ * (runs/rm/summary.json), and the checkpoint, whose extra.json holds the score statistics PPO normalises with.
+ * The pipeline's stage `rm` (tools/pipeline.ts) calls this.
+ */
+export async function ensureRewardModel(cfg: Config, cb: StageCallbacks & { force?: boolean } = {}): Promise<RewardModelStage> {
+  const log = cb.log ?? ((s: string) => console.log(s));
+  const dir = checkpointDir(cfg, "rm");
+  const runs = runDir(cfg, "rm");
+  const why = cb.force ? "force" : checkpointMismatch(cfg, "rm");
+  if (!why) {
+    const r = loadStage<RmSummary>(cfg, "rm");
+    const extra = loadCheckpointExtra(dir);
+    const pairsFile = path.join(runs, "pairs.csv");
+    log(`rm: loaded ${r.checkpointDir} (heldout_accuracy ${r.summary?.heldout_accuracy?.toFixed(3)}, ceiling ${r.summary?.labeller_ceiling?.toFixed(3)})`);
+    return { ...r, scoreStats: extra.score_stats, data: fs.existsSync(pairsFile) ? readPairsCsv(pairsFile, cfg.rm.labeller_beta) : undefined };
+  }
+  log(`rm: training (${why})`);
+  const sft = await ensureSft(cfg, { log });
+  try {
+    return await trainRewardStage(cfg, sft.model, sft.tokenizer, cb);
+  } finally {
+    sft.model.dispose();
+  }
+}
+
+function loadCheckpointExtra(dir: string): RewardCheckpointExtra {
+  const extra = JSON.parse(fs.readFileSync(path.join(dir, "extra.json"), "utf8")) as RewardCheckpointExtra;
+  if (!extra?.score_stats) throw new Error(`ensureRewardModel: ${dir}/extra.json has no score_stats; delete ${dir} to retrain`);
+  return extra;
+}
+
+/** Pairs, training, evaluation and the checkpoint, from a given SFT policy (which is not modified or disposed). */
+export async function trainRewardStage(cfg: Config, sft: GPT, tok: Tokenizer, cb: StageCallbacks = {}): Promise<RewardModelStage> {
+  const log = cb.log ?? ((s: string) => console.log(s));
+  const dir = checkpointDir(cfg, "rm");
+  const runs = runDir(cfg, "rm");
+  const t0 = performance.now();
+  const rng = new Rng(cfg.seed).fork("rm");
+  const c = cfg.rm;
+
+  // 1. preference pairs
+  const prompts = reviewPrompts(c.prompts, rng.fork("prompts"), cfg.sft.prompt_words_min, cfg.sft.prompt_words_max);
+  const data = samplePreferencePairs(sft, tok, prompts, c, {
+    rng: rng.fork("pairs"),
+    promptsPerBatch: Math.max(1, Math.floor(128 / c.completions_per_prompt)),
+  });
+  writePairsCsv(path.join(runs, "pairs.csv"), data);
+  const tPairs = performance.now();
+  log(`rm: ${describePairs(data)} (${((tPairs - t0) / 1000).toFixed(1)} s)`);
+
+  // 2. training, from the SFT trunk with a fresh scalar head
+  const rm = sft.clone({ head: "reward", seed: rng.fork("init").nextSeed() });
+  const metrics = trainRewardModel(rm, data, c, {
+    rng: rng.fork("train"),
+    onStep: (step, row) => {
+      cb.onStep?.(step, row);
+      if (row.heldout_accuracy !== undefined) cb.onEval?.(step, row);
+    },
+    log,
+  });
+  metrics.toCsv(path.join(runs, "metrics.csv"));
+  const tTrain = performance.now();
+
+  // 3. evaluation, and the score statistics PPO normalises with
+  const ev = evaluateRewardModel(rm, tok, data);
+  const stats = scoreStats([...ev.scores.values()]);
+  const tEval = performance.now();
+  const summary: RmSummary = {
+    heldout_accuracy: ev.heldout_accuracy,
+    labeller_ceiling: ev.labeller_ceiling,
+    accuracy_over_ceiling: ev.heldout_accuracy / ev.labeller_ceiling,
+    human_label_agreement: ev.human.agreement,
+    seconds: (tEval - t0) / 1000,
+    gold_accuracy: ev.gold_accuracy,
+    gold_ceiling: ev.gold_ceiling,
+    corr_gold: ev.corr_gold,
+    vader_human_agreement: ev.human.vaderAgreement,
+    human_threshold: ev.human.threshold,
+    pairs_train: data.pairs.filter((q) => q.split === "train").length,
+    pairs_heldout: data.pairs.filter((q) => q.split === "heldout").length,
+    gold_tie_fraction: data.pairs.filter((q) => q.p === 0.5).length / data.pairs.length,
+    eos_rate: data.completions.filter((x) => x.eos).length / data.completions.length,
+    score_mean: stats.mean,
+    score_std: stats.std,
+    seconds_pairs: (tPairs - t0) / 1000,
+    seconds_train: (tTrain - tPairs) / 1000,
+    seconds_eval: (tEval - tTrain) / 1000,
+  };
+  writeSummary(runs, summary);
+  await saveCheckpoint<StageConfigRecord, RewardCheckpointExtra>(dir, {
+    model: rm, tokenizer: tok, config: stageRecord(cfg, "rm"),
+    extra: { config_hash: stageRecord(cfg, "rm").hash, score_stats: stats, summary },
+  });
+  log(`rm: heldout_accuracy ${ev.heldout_accuracy.toFixed(3)} (labeller ceiling ${ev.labeller_ceiling.toFixed(3)}), ` +
+    `human_label_agreement ${ev.human.agreement.toFixed(3)} (VADER ${ev.human.vaderAgreement.toFixed(3)}), ${summary.seconds.toFixed(1)} s; saved ${dir}`);
+  return { model: rm, tokenizer: tok, summary, metrics, trained: true, checkpointDir: dir, scoreStats: stats, data };
 }

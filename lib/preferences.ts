@@ -1,0 +1,384 @@
+// Preference data for the reward model: prompts -> k completions sampled from the SFT policy -> gold scores ->
+// pairs labelled by the simulated human (lib/labeller.ts) -> a train / held-out split by prompt -> token tensors.
+//
+//   prompt "The food"   completions  " was cold and bland."  " is amazing!"  " came late."  " was ok."
+//                        gold          -0.40                   0.62           0.00           0.30
+//   pairs: every one of the k(k-1)/2 pairs of a prompt's completions (InstructGPT, Ouyang et al. 2022: labellers
+//   rank k outputs, which yields all k choose 2 comparisons; each completion is scored once and reused by its pairs).
+//   label: the labeller draws "a preferred to b" with probability p = sigmoid(beta * (gold(a) - gold(b))).
+//
+// Why sampled tokens and not re-encoded text: PPO scores the tokens its policy sampled (lib/rollout.ts,
+// rewardScores), and the same text can be spelled with different BPE tokens; training the reward model on exactly
+// what the policy emits keeps its inputs in the distribution it will be asked about.
+//
+// Held-out pairs are split by prompt (every pair of a held-out prompt text is held out), so the held-out accuracy is
+// measured on prompts the reward model never saw, not on a sibling pair of a completion it trained on.
+import * as fs from "node:fs";
+import * as tf from "@tensorflow/tfjs";
+import type { DataFrame } from "danfojs-node";
+import { loadReviews, splitReview } from "./data";
+import { Labeller, goldScore } from "./labeller";
+import { atomicWrite, loadDanfo } from "./metrics";
+import type { GPT } from "./model";
+import { Rng } from "./rng";
+import { disposeRollout, sampleRollout, type ScoredBatch } from "./rollout";
+import { PAD, type Tokenizer } from "./tokenizer";
+
+/** One sampled completion of a prompt, scored by the gold scorer. */
+export interface Completion {
+  /** Index of its prompt group (the k completions sampled for one prompt draw). */
+  group: number;
+  prompt: string;
+  /** Decoded response text, without EOS or PAD (starts with its own leading space, like the SFT data). */
+  text: string;
+  /** VADER compound score of prompt + text, in [-1, 1]. */
+  gold: number;
+  /** BOS + prompt tokens, as the policy saw them. */
+  promptIds: number[];
+  /** The sampled response tokens, up to and including EOS when one was emitted. */
+  responseIds: number[];
+  /** The policy emitted EOS within max_new_tokens. */
+  eos: boolean;
+}
+
+export type PairSplit = "train" | "heldout";
+
+/** One labelled comparison of two completions of the same prompt (indices into PreferenceData.completions). */
+export interface PreferencePair {
+  group: number;
+  chosen: number;
+  rejected: number;
+  /** The labeller's P(chosen preferred) = sigmoid(beta * (gold_chosen - gold_rejected)); below 0.5 when it erred. */
+  p: number;
+  split: PairSplit;
+}
+
+export interface PreferenceData {
+  completions: Completion[];
+  pairs: PreferencePair[];
+  beta: number;
+}
+
+/** The config keys this module reads (cfg.rm, plus the prompt length range of cfg.sft). */
+export interface PairsConfig {
+  prompts: number;
+  completions_per_prompt: number;
+  max_new_tokens: number;
+  temperature: number;
+  labeller_beta: number;
+  heldout_fraction: number;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Prompts
+
+/**
+ * n prompts: the first prompt_words_min..max words of training-split review sentences (the SFT prompt format).
+ * Reviews are visited in a seeded shuffled order, cycling when n exceeds their number; each visit draws its own
+ * prompt length, so a review used twice may give "The food" once and "The food was" the next time.
+ */
+export function reviewPrompts(n: number, rng: Rng, minWords: number, maxWords: number, split: "train" | "val" | "test" = "train"): string[] {
+  const reviews = loadReviews(split);
+  const out: string[] = [];
+  let order: number[] = [];
+  let guard = 0;
+  while (out.length < n) {
+    if (order.length === 0) order = rng.permutation(reviews.length);
+    const r = reviews[order.pop()!];
+    const pr = splitReview(r.text, rng, minWords, maxWords);
+    if (pr) out.push(pr.prompt);
+    if (++guard > 100 * n + reviews.length) throw new Error(`reviewPrompts: could not draw ${n} prompts from the ${split} split`);
+  }
+  return out;
+}
+
+/**
+ * Assigns each distinct prompt text to train or held-out: a seeded shuffle of the distinct prompts, of which the first
+ * round(heldoutFraction * count) (at least 1, at most count - 1) are held out. Returns the held-out set.
+ */
+export function heldoutPrompts(prompts: string[], heldoutFraction: number, rng: Rng): Set<string> {
+  const distinct = [...new Set(prompts)].sort(); // sorted first so the result depends on the set, not the order
+  if (distinct.length < 2) throw new Error(`heldoutPrompts: need at least 2 distinct prompts to split, got ${distinct.length}`);
+  rng.shuffle(distinct);
+  const k = Math.min(distinct.length - 1, Math.max(1, Math.round(heldoutFraction * distinct.length)));
+  return new Set(distinct.slice(0, k));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sampling and labelling
+
+export interface SamplePairsOptions {
+  rng: Rng;
+  /** Prompts per sampleRollout call (each expanded to completions_per_prompt rows). Default 32. */
+  promptsPerBatch?: number;
+  /** Called after each sampling batch with the number of prompts done so far. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Reads a rollout's tensors back into one Completion per row. */
+function rolloutCompletions(
+  r: ReturnType<typeof sampleRollout>,
+  groups: number[],
+): Completion[] {
+  const [B, P] = r.queries.shape;
+  const T = r.responses.shape[1];
+  const q = r.queries.dataSync(), qm = r.queryMask.dataSync(), resp = r.responses.dataSync();
+  const out: Completion[] = [];
+  for (let i = 0; i < B; i++) {
+    const promptIds: number[] = [];
+    for (let j = 0; j < P; j++) if (qm[i * P + j] > 0) promptIds.push(q[i * P + j]);
+    const responseIds = Array.from(resp.subarray(i * T, i * T + r.lengths[i]));
+    const prompt = r.prompts[i];
+    const text = r.completions[i];
+    out.push({ group: groups[i], prompt, text, gold: goldScore(prompt + text), promptIds, responseIds, eos: r.eos[i] });
+  }
+  return out;
+}
+
+/** All k(k-1)/2 pairs (i < j) of k items: [[0,1],[0,2],...,[k-2,k-1]]. */
+export function allPairs(k: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let i = 0; i < k; i++) for (let j = i + 1; j < k; j++) out.push([i, j]);
+  return out;
+}
+
+/**
+ * Labels every pair of each group's completions with the labeller and splits by prompt. Pure given its inputs:
+ * the labeller draws in (group, pair) order, so the same completions and seed give the same labels.
+ */
+export function labelPairs(completions: Completion[], k: number, labeller: Labeller, heldout: Set<string>): PreferencePair[] {
+  if (completions.length % k !== 0) throw new Error(`labelPairs: ${completions.length} completions is not a multiple of k = ${k}`);
+  const pairs: PreferencePair[] = [];
+  for (let g0 = 0; g0 < completions.length; g0 += k) {
+    const group = completions[g0].group;
+    for (const [i, j] of allPairs(k)) {
+      const a = g0 + i, b = g0 + j;
+      const ga = completions[a].gold, gb = completions[b].gold;
+      const aWins = labeller.label(ga, gb) === 1;
+      const [chosen, rejected] = aWins ? [a, b] : [b, a];
+      pairs.push({
+        group,
+        chosen,
+        rejected,
+        p: labeller.prob(completions[chosen].gold, completions[rejected].gold),
+        split: heldout.has(completions[a].prompt) ? "heldout" : "train",
+      });
+    }
+  }
+  return pairs;
+}
+
+/**
+ * Samples completions_per_prompt completions for each prompt from the policy (batched, KV cache, dropout off),
+ * scores them with the gold scorer and labels all their pairs. The prompts' split is drawn from rng.fork("split"),
+ * the labeller from rng.fork("labeller"), the sampling from rng.fork("sampling").
+ */
+export function samplePreferencePairs(policy: GPT, tok: Tokenizer, prompts: string[], c: PairsConfig, opts: SamplePairsOptions): PreferenceData {
+  const k = c.completions_per_prompt;
+  const perBatch = Math.max(1, opts.promptsPerBatch ?? 32);
+  const sampling = opts.rng.fork("sampling");
+  const completions: Completion[] = [];
+  for (let s = 0; s < prompts.length; s += perBatch) {
+    const chunk = prompts.slice(s, s + perBatch);
+    const rows: string[] = [];
+    const groups: number[] = [];
+    chunk.forEach((p, i) => {
+      for (let j = 0; j < k; j++) {
+        rows.push(p);
+        groups.push(s + i);
+      }
+    });
+    const r = sampleRollout(policy, tok, rows, { maxNewTokens: c.max_new_tokens, temperature: c.temperature, topK: 0, topP: 1, rng: sampling });
+    try {
+      completions.push(...rolloutCompletions(r, groups));
+    } finally {
+      disposeRollout(r);
+    }
+    opts.onProgress?.(Math.min(prompts.length, s + perBatch), prompts.length);
+  }
+  const heldout = heldoutPrompts(prompts, c.heldout_fraction, opts.rng.fork("split"));
+  const labeller = new Labeller(c.labeller_beta, opts.rng.fork("labeller"));
+  return { completions, pairs: labelPairs(completions, k, labeller, heldout), beta: c.labeller_beta };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tensors
+
+/**
+ * The token batch of some completions (by index), in the rollout layout (lib/rollout.ts) that rewardScores reads:
+ *   queries [n,P] BOS + prompt, LEFT-padded with PAD; responses [n,T] the sampled tokens, RIGHT-padded; masks 1 = real.
+ * P and T are the longest prompt and response among them, so each row's padding differs with its lengths.
+ */
+export function completionBatch(completions: Completion[], indices: number[]): ScoredBatch {
+  if (indices.length === 0) throw new Error("completionBatch: no completions");
+  const rows = indices.map((i) => completions[i]);
+  const n = rows.length;
+  const P = Math.max(...rows.map((r) => r.promptIds.length));
+  const T = Math.max(...rows.map((r) => r.responseIds.length));
+  const q = new Int32Array(n * P).fill(PAD), qm = new Float32Array(n * P);
+  const resp = new Int32Array(n * T).fill(PAD), m = new Float32Array(n * T);
+  rows.forEach((r, b) => {
+    const off = b * P + (P - r.promptIds.length);
+    q.set(r.promptIds, off);
+    qm.fill(1, off, (b + 1) * P);
+    resp.set(r.responseIds, b * T);
+    m.fill(1, b * T, b * T + r.responseIds.length);
+  });
+  return {
+    queries: tf.tensor2d(q, [n, P], "int32"),
+    queryMask: tf.tensor2d(qm, [n, P]),
+    responses: tf.tensor2d(resp, [n, T], "int32"),
+    mask: tf.tensor2d(m, [n, T]),
+  };
+}
+
+/**
+ * Whole sentences (e.g. the UCI reviews) as completions of an empty prompt: BOS, then text + EOS as the response, so
+ * the reward model reads them exactly like a policy's completion and scores them at the EOS. A sentence longer than
+ * the context keeps its first context - 2 tokens (then EOS); `truncated` counts them.
+ */
+export function sentenceCompletions(tok: Tokenizer, texts: string[], context: number): { completions: Completion[]; truncated: number } {
+  let truncated = 0;
+  const completions = texts.map((text, i): Completion => {
+    let ids = tok.encode(text);
+    if (ids.length + 2 > context) {
+      ids = ids.slice(0, context - 2);
+      truncated++;
+    }
+    return { group: i, prompt: "", text, gold: goldScore(text), promptIds: [tok.bos], responseIds: [...ids, tok.eos], eos: true };
+  });
+  return { completions, truncated };
+}
+
+export function disposeBatch(b: ScoredBatch): void {
+  tf.dispose([b.queries, b.queryMask, b.responses, b.mask]);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tables and files
+
+/** One plain row per pair, the columns of pairs.csv and of the DataFrame. */
+export interface PairRow {
+  group: number;
+  split: PairSplit;
+  prompt: string;
+  chosen: string;
+  rejected: string;
+  gold_chosen: number;
+  gold_rejected: number;
+  p: number;
+  chosen_eos: boolean;
+  rejected_eos: boolean;
+  chosen_index: number;
+  rejected_index: number;
+  prompt_tokens: string;
+  chosen_tokens: string;
+  rejected_tokens: string;
+}
+
+export const PAIR_COLUMNS: (keyof PairRow)[] = [
+  "group", "split", "prompt", "chosen", "rejected", "gold_chosen", "gold_rejected", "p",
+  "chosen_eos", "rejected_eos", "chosen_index", "rejected_index", "prompt_tokens", "chosen_tokens", "rejected_tokens",
+];
+
+export function pairRows(d: PreferenceData): PairRow[] {
+  return d.pairs.map((q) => {
+    const c = d.completions[q.chosen], r = d.completions[q.rejected];
+    return {
+      group: q.group, split: q.split, prompt: c.prompt, chosen: c.text, rejected: r.text,
+      gold_chosen: c.gold, gold_rejected: r.gold, p: q.p, chosen_eos: c.eos, rejected_eos: r.eos,
+      chosen_index: q.chosen, rejected_index: q.rejected,
+      prompt_tokens: c.promptIds.join(" "), chosen_tokens: c.responseIds.join(" "), rejected_tokens: r.responseIds.join(" "),
+    };
+  });
+}
+
+/** The pairs as a danfojs DataFrame (loads danfojs on first use, ~2.5 s). Token columns are left out. */
+export function pairsDataFrame(d: PreferenceData, opts: { split?: PairSplit; tokens?: boolean } = {}): DataFrame {
+  const { DataFrame } = loadDanfo();
+  const rows = pairRows(d).filter((r) => !opts.split || r.split === opts.split);
+  const cols = PAIR_COLUMNS.filter((c) => opts.tokens || !c.endsWith("_tokens") && !c.endsWith("_index"));
+  return new DataFrame(rows.map((r) => Object.fromEntries(cols.map((c) => [c, r[c]]))), { columns: cols });
+}
+
+function csvCell(v: unknown): string {
+  const s = typeof v === "number" ? String(v) : String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** RFC 4180 CSV of the pairs (header + one line per pair), everything needed to rebuild the data. */
+export function pairsToCsv(d: PreferenceData): string {
+  const lines = [PAIR_COLUMNS.join(",")];
+  for (const r of pairRows(d)) lines.push(PAIR_COLUMNS.map((c) => csvCell(r[c])).join(","));
+  return lines.join("\n") + "\n";
+}
+
+/** Parses RFC 4180 CSV (quoted cells may hold commas, quotes and newlines) into rows of strings. */
+export function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [], cell = "", quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (quoted) {
+      if (ch === '"' && text[i + 1] === '"') { cell += '"'; i++; }
+      else if (ch === '"') quoted = false;
+      else cell += ch;
+    } else if (ch === '"') quoted = true;
+    else if (ch === ",") { row.push(cell); cell = ""; }
+    else if (ch === "\n" || ch === "\r") {
+      if (ch === "\r" && text[i + 1] === "\n") i++;
+      row.push(cell); rows.push(row); row = []; cell = "";
+    } else cell += ch;
+  }
+  if (cell !== "" || row.length) { row.push(cell); rows.push(row); }
+  return rows;
+}
+
+/** Rebuilds PreferenceData from pairsToCsv's text (completions by their index; every completion is in some pair). */
+export function pairsFromCsv(text: string, beta: number, file = "pairs.csv"): PreferenceData {
+  const rows = parseCsv(text);
+  const header = rows[0] ?? [];
+  const col = (name: keyof PairRow) => {
+    const j = header.indexOf(name);
+    if (j < 0) throw new Error(`${file}: no column "${name}"`);
+    return j;
+  };
+  const J = Object.fromEntries(PAIR_COLUMNS.map((c) => [c, col(c)])) as Record<keyof PairRow, number>;
+  const ids = (s: string) => (s === "" ? [] : s.split(" ").map(Number));
+  const completions: Completion[] = [];
+  const pairs: PreferencePair[] = [];
+  rows.slice(1).forEach((r, i) => {
+    if (r.length !== header.length) throw new Error(`${file}: row ${i + 2} has ${r.length} cells, expected ${header.length}`);
+    const group = Number(r[J.group]);
+    const split = r[J.split] as PairSplit;
+    const put = (idx: number, text: string, gold: string, eos: string, toks: string) => {
+      completions[idx] ??= { group, prompt: r[J.prompt], text, gold: Number(gold), promptIds: ids(r[J.prompt_tokens]), responseIds: ids(toks), eos: eos === "true" };
+    };
+    const ci = Number(r[J.chosen_index]), ri = Number(r[J.rejected_index]);
+    put(ci, r[J.chosen], r[J.gold_chosen], r[J.chosen_eos], r[J.chosen_tokens]);
+    put(ri, r[J.rejected], r[J.gold_rejected], r[J.rejected_eos], r[J.rejected_tokens]);
+    pairs.push({ group, chosen: ci, rejected: ri, p: Number(r[J.p]), split });
+  });
+  for (let i = 0; i < completions.length; i++) if (!completions[i]) throw new Error(`${file}: completion ${i} is in no pair`);
+  return { completions, pairs, beta };
+}
+
+export function writePairsCsv(file: string, d: PreferenceData): void {
+  atomicWrite(file, pairsToCsv(d));
+}
+
+export function readPairsCsv(file: string, beta: number): PreferenceData {
+  return pairsFromCsv(fs.readFileSync(file, "utf8"), beta, file);
+}
+
+/** Counts for a notebook or a log line. */
+export function describePairs(d: PreferenceData): string {
+  const tr = d.pairs.filter((p) => p.split === "train");
+  const ho = d.pairs.filter((p) => p.split === "heldout");
+  const prompts = (ps: PreferencePair[]) => new Set(ps.map((p) => d.completions[p.chosen].prompt)).size;
+  const ties = d.pairs.filter((p) => p.p === 0.5).length;
+  const eos = d.completions.filter((c) => c.eos).length;
+  return `${d.completions.length} completions, ${d.pairs.length} pairs: ${tr.length} train (${prompts(tr)} prompts), ` +
+    `${ho.length} held-out (${prompts(ho)} prompts); ${(100 * ties / d.pairs.length).toFixed(1)}% gold ties; ` +
+    `${(100 * eos / d.completions.length).toFixed(1)}% of completions end with EOS`;
+}
