@@ -1,0 +1,410 @@
+// The RLHF loop: PPO against a learned reward model, with a frozen SFT reference, and the evaluation that tells
+// whether it worked (the gold scorer the reward model was trained to imitate, KL from the reference, diversity).
+//
+// One iteration (PpoTrainer.step):
+//   prompts (train split) --sample--> rollout (tokens, masks, EOS)             policy, dropout off, KV cache
+//     --> proxy score s = RM(prompt + response) at the last real token         the reward model (frozen)
+//         gold score g = VADER(prompt + response)                             logged only: the policy never sees it
+//     --> post-processed score: normalise with the SFT score stats, missing-EOS penalty, squash, clip (ppo.reward)
+//     --> per-token KL vs the reference --> shaped reward --> GAE --> whitened advantages
+//     --> epochs x minibatches of the clipped update (lib/ppo_update.ts)
+//     --> one metrics row with TRL's names (anchors.md), the KL controller updated with the batch's KL
+// Every ppo.eval_every iterations, and once for the SFT model before training, the held-out evaluation.
+//
+// runPpo(cfg) composes it with the stages before (SFT and reward-model checkpoints, trained when missing) and leaves
+//   runs/ppo/metrics.csv, runs/ppo/summary.json, checkpoints/ppo/ (policy with its value head, tokenizer, config).
+import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { checkpointExists, loadCheckpoint, readCheckpointConfig, saveCheckpoint } from "./checkpoint";
+import { type Config, type PpoConfig, repoPath, STAGE_SECTIONS, stageConfigHash } from "./config";
+import { type KLController, klControllerFromConfig } from "./kl";
+import { goldScore } from "./labeller";
+import { MetricsLog, runDir, writeSummary } from "./metrics";
+import type { GPT } from "./model";
+import { AdamW, lrAt } from "./optim";
+import {
+  type ActorCritic,
+  bufferStats,
+  buildBuffer,
+  collectExperience,
+  disposeBuffer,
+  makeActorCritic,
+  ppoUpdate,
+  trainableVariables,
+} from "./ppo_update";
+import { reviewPrompts } from "./preferences";
+import { postprocessScores, type ScoreStats } from "./reward";
+import { Rng } from "./rng";
+import { disposeRollout, rewardScores, type Rollout, sampleRollout, type ScoredBatch, scoreResponses } from "./rollout";
+import type { Tokenizer } from "./tokenizer";
+
+// ---------------------------------------------------------------------------------------------------------------
+// Rewards
+
+/** Where the scores come from: the proxy the policy optimises, and the gold it never sees. */
+export interface RewardFns {
+  /** Raw proxy score per row (the reward model's scalar at the last real token), [B]. */
+  proxy(batch: ScoredBatch): tf.Tensor1D;
+  /** Gold score per row, from the texts. */
+  gold(prompts: string[], completions: string[]): number[];
+}
+
+/**
+ * The course's rewards: the reward model's score of prompt + response (lib/rollout.ts rewardScores), and VADER's
+ * compound score of the same text (what the simulated labeller judged when it made the preference pairs).
+ */
+export function rewardModelFns(rm: GPT): RewardFns {
+  return {
+    proxy: (batch) => rewardScores(rm, batch),
+    gold: (prompts, completions) => prompts.map((p, i) => goldScore(p + completions[i])),
+  };
+}
+
+/**
+ * distinct-n (Li et al. 2016): distinct word n-grams / all word n-grams, over a set of texts (n-grams do not cross
+ * texts). 1 = no n-gram repeats anywhere; a collapsed policy ("good good good ...") drives it toward 0. 0 when the
+ * texts hold no n-gram at all.
+ */
+export function distinctN(texts: string[], n = 2): number {
+  const seen = new Set<string>();
+  let total = 0;
+  for (const t of texts) {
+    const w = t.trim().split(/\s+/).filter((x) => x.length > 0);
+    for (let i = 0; i + n <= w.length; i++) {
+      seen.add(w.slice(i, i + n).join(" "));
+      total++;
+    }
+  }
+  return total === 0 ? 0 : seen.size / total;
+}
+
+const mean = (xs: ArrayLike<number>): number => {
+  let s = 0;
+  for (let i = 0; i < xs.length; i++) s += xs[i];
+  return xs.length ? s / xs.length : NaN;
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// The trainer: one PPO iteration per step()
+
+export interface TrainerSetup {
+  ppo: PpoConfig;
+  ac: ActorCritic;
+  tok: Tokenizer;
+  reward: RewardFns;
+  /** Mean and std of the raw proxy score on SFT samples; needed when ppo.reward.normalize is true. */
+  scoreStats?: ScoreStats;
+  /** Training prompts, used in order (cycling): iteration i takes rows i*B .. i*B+B-1. */
+  prompts: string[];
+  seed: number;
+}
+
+/** Holds the optimiser, the KL controller and the seeded streams; the caller owns the models (setup.ac). */
+export class PpoTrainer {
+  readonly log = new MetricsLog("ppo");
+  readonly klController: KLController;
+  readonly opt: AdamW;
+  /** Iterations done so far. */
+  iteration = 0;
+  private readonly sampleRng: Rng;
+  private readonly minibatchRng: Rng;
+
+  constructor(readonly setup: TrainerSetup) {
+    const p = setup.ppo;
+    if (p.reward.normalize && !setup.scoreStats) throw new Error("PpoTrainer: ppo.reward.normalize is true but no score stats were given");
+    if (setup.prompts.length === 0) throw new Error("PpoTrainer: no training prompts");
+    this.klController = klControllerFromConfig(p.kl);
+    this.opt = new AdamW(trainableVariables(setup.ac), { weightDecay: p.weight_decay });
+    const rng = new Rng(setup.seed).fork("ppo");
+    this.sampleRng = rng.fork("sample");
+    this.minibatchRng = rng.fork("minibatches");
+  }
+
+  /** The prompts of iteration i. */
+  promptsAt(i: number): string[] {
+    const { prompts, ppo } = this.setup;
+    return Array.from({ length: ppo.rollout_batch }, (_, j) => prompts[(i * ppo.rollout_batch + j) % prompts.length]);
+  }
+
+  /**
+   * One iteration: rollout, scores, buffer, update. Logs and returns the metrics row (step = iterations done,
+   * 1-based). `keepRollout` hands the rollout to the caller (who disposes it) instead of disposing it.
+   */
+  step(opts: { keepRollout?: (r: Rollout, gold: number[], proxy: number[]) => void } = {}): Record<string, number> {
+    const { ppo, ac, tok, reward } = this.setup;
+    const it = this.iteration;
+    const t0 = performance.now();
+    const prompts = this.promptsAt(it);
+    const rollout = sampleRollout(ac.policy, tok, prompts, {
+      maxNewTokens: ppo.max_new_tokens,
+      temperature: ppo.temperature,
+      topK: ppo.top_k,
+      topP: ppo.top_p,
+      rng: this.sampleRng,
+    });
+    const t1 = performance.now();
+
+    let row: Record<string, number>;
+    const exp = collectExperience(ac, rollout, ppo.temperature);
+    const raw = reward.proxy(exp.tokens);
+    const rawScores = Array.from(raw.dataSync());
+    const gold = reward.gold(prompts, rollout.completions);
+    const eos = tf.tensor1d(rollout.eos.map((e) => (e ? 1 : 0)));
+    const scores = postprocessScores(raw, eos, ppo.reward, this.setup.scoreStats);
+    tf.dispose([raw, eos]);
+    const beta = this.klController.value;
+    const buf = buildBuffer(exp, scores, {
+      klCoef: beta,
+      estimator: ppo.kl.estimator,
+      gamma: ppo.gamma,
+      lam: ppo.lam,
+      whitenAdvantages: ppo.whiten_advantages,
+    });
+    scores.dispose();
+    try {
+      const objective = bufferStats(buf, beta);
+      const t2 = performance.now();
+      const lr = lrAt(it, { lr: ppo.lr, steps: ppo.iterations, warmup_steps: ppo.warmup_steps, min_lr_ratio: ppo.min_lr_ratio });
+      const upd = ppoUpdate(ac, buf, this.opt, ppo, lr, this.minibatchRng);
+      const t3 = performance.now();
+      this.klController.update(objective["objective/kl"], prompts.length);
+      row = {
+        ...objective,
+        "objective/scores_raw": mean(rawScores), // the reward model's own score: the proxy reward
+        "objective/gold": mean(gold), // the gold score of the same rollouts (never seen by the policy)
+        ...upd,
+        "val/num_eos_tokens": rollout.eos.filter(Boolean).length,
+        response_length: mean(rollout.lengths),
+        "val/distinct2": distinctN(rollout.completions, 2),
+        lr,
+        kl_coef: beta,
+        "time/rollout": (t1 - t0) / 1000,
+        "time/score": (t2 - t1) / 1000,
+        "time/update": (t3 - t2) / 1000,
+        "time/iteration": (t3 - t0) / 1000,
+      };
+    } finally {
+      disposeBuffer(buf);
+    }
+    if (opts.keepRollout) opts.keepRollout(rollout, gold, rawScores);
+    else disposeRollout(rollout);
+    this.iteration++;
+    this.log.log(this.iteration, row);
+    return row;
+  }
+
+  dispose(): void {
+    this.opt.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Evaluation on held-out prompts
+
+export interface EvalOptions {
+  maxNewTokens: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  /** The sampling seed: the same for the SFT model and the policy, so both answer the same draws. */
+  seed: number;
+  /** Prompts per sampling batch. */
+  batch: number;
+}
+
+export interface EvalResult {
+  gold: number; // mean gold score
+  proxy: number; // mean raw reward-model score
+  kl: number; // mean per-sequence KL(policy || reference) in nats (exact per token, summed over the sampled tokens)
+  distinct2: number;
+  length: number; // mean response tokens
+  eosRate: number;
+  prompts: string[];
+  completions: string[];
+  golds: number[];
+  proxies: number[];
+  kls: number[];
+}
+
+/**
+ * Samples a completion per prompt from `model` and measures it. The KL is the exact KL between the two next-token
+ * distributions at each sampled position, KL_t = sum_v pi(v|s_t) (log pi(v|s_t) - log ref(v|s_t)), summed over
+ * the response: an unbiased estimate of the sequence KL with less variance than the k1 sample estimate, and never
+ * negative. For the SFT model itself (model === ref) it is exactly 0.
+ */
+export function evaluatePolicy(model: GPT, ref: GPT, tok: Tokenizer, prompts: string[], reward: RewardFns, o: EvalOptions): EvalResult {
+  const rng = new Rng(o.seed);
+  const res: EvalResult = { gold: 0, proxy: 0, kl: 0, distinct2: 0, length: 0, eosRate: 0, prompts: prompts.slice(), completions: [], golds: [], proxies: [], kls: [] };
+  const lengths: number[] = [];
+  let eos = 0;
+  for (let s = 0; s < prompts.length; s += o.batch) {
+    const chunk = prompts.slice(s, s + o.batch);
+    const r = sampleRollout(model, tok, chunk, { maxNewTokens: o.maxNewTokens, temperature: o.temperature, topK: o.topK, topP: o.topP, rng });
+    try {
+      const kls = tf.tidy(() => {
+        const p = scoreResponses(model, r, { temperature: o.temperature }).logits;
+        const q = model === ref ? p : scoreResponses(ref, r, { temperature: o.temperature }).logits;
+        const lp = tf.logSoftmax(p), lq = tf.logSoftmax(q);
+        const klTok = tf.sum(tf.mul(tf.exp(lp), tf.sub(lp, lq)), -1); // [B,T]
+        return tf.sum(tf.mul(klTok, r.mask), 1).dataSync();
+      });
+      const proxyT = reward.proxy(r);
+      res.proxies.push(...proxyT.dataSync());
+      proxyT.dispose();
+      res.golds.push(...reward.gold(chunk, r.completions));
+      res.kls.push(...Array.from(kls, (k) => Math.max(0, k))); // float round-off can give -1e-7
+      res.completions.push(...r.completions);
+      lengths.push(...r.lengths);
+      eos += r.eos.filter(Boolean).length;
+    } finally {
+      disposeRollout(r);
+    }
+  }
+  res.gold = mean(res.golds);
+  res.proxy = mean(res.proxies);
+  res.kl = mean(res.kls);
+  res.distinct2 = distinctN(res.completions, 2);
+  res.length = mean(lengths);
+  res.eosRate = eos / prompts.length;
+  return res;
+}
+
+/** The eval metrics as a metrics-row fragment. */
+export function evalRow(e: EvalResult): Record<string, number> {
+  return { "eval/gold": e.gold, "eval/proxy": e.proxy, "eval/kl": e.kl, "eval/distinct2": e.distinct2, "eval/response_length": e.length, "eval/eos_rate": e.eosRate };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The stage: runPpo / ensurePpo
+
+/** The figures of runs/ppo/summary.json (design.md). */
+export interface PpoSummary {
+  gold_sft: number;
+  gold_policy: number;
+  proxy_sft: number;
+  proxy_policy: number;
+  kl: number;
+  distinct2_sft: number;
+  distinct2_policy: number;
+  length_sft: number;
+  length_policy: number;
+  eos_rate_sft: number;
+  eos_rate_policy: number;
+  iterations: number;
+  eval_prompts: number;
+  seconds: number;
+}
+
+export interface PpoRun {
+  summary: PpoSummary;
+  log: MetricsLog;
+  sftEval: EvalResult;
+  policyEval: EvalResult;
+}
+
+export interface RunPpoOptions {
+  /** Called after every iteration with its metrics row (live charts). */
+  onIteration?: (iteration: number, metrics: Record<string, number>) => void;
+  /** Called after every held-out evaluation (iteration 0 = the SFT model before training). */
+  onEval?: (iteration: number, e: EvalResult) => void;
+  /** Progress lines (default console.log; pass () => {} for silence). */
+  print?: (line: string) => void;
+}
+
+/** What the SFT and reward-model stages hand to PPO. */
+export interface PpoInputs {
+  sft: GPT;
+  rm: GPT;
+  tok: Tokenizer;
+  scoreStats: ScoreStats;
+}
+
+/** The held-out prompts of the evaluation: the first ppo.eval_prompts of the val split, in a seeded order. */
+export function evalPrompts(cfg: Config): string[] {
+  return reviewPrompts(cfg.ppo.eval_prompts, new Rng(cfg.seed).fork("ppo-eval-prompts"), cfg.sft.prompt_words_min, cfg.sft.prompt_words_max, "val");
+}
+
+/** Training prompts for every iteration (train split, seeded), drawn once up front. */
+export function trainPrompts(cfg: Config): string[] {
+  const n = cfg.ppo.iterations * cfg.ppo.rollout_batch;
+  return reviewPrompts(n, new Rng(cfg.seed).fork("ppo-train-prompts"), cfg.sft.prompt_words_min, cfg.sft.prompt_words_max, "train");
+}
+
+function evalOptions(cfg: Config): EvalOptions {
+  const p = cfg.ppo;
+  return { maxNewTokens: p.max_new_tokens, temperature: p.temperature, topK: p.top_k, topP: p.top_p, seed: new Rng(cfg.seed).fork("ppo-eval").seed, batch: Math.max(p.rollout_batch, 16) };
+}
+
+export function ppoCheckpointDir(cfg: Config): string {
+  return path.join(repoPath(cfg.paths.checkpoints), "ppo");
+}
+
+/**
+ * PPO on top of given SFT and reward models (runPpo loads them; notebooks may pass their own). Does not dispose
+ * the inputs. Writes runs/ppo/metrics.csv (after every iteration, so a crash keeps the curves) and summary.json,
+ * and the policy checkpoint.
+ */
+export async function trainPpo(cfg: Config, inputs: PpoInputs, opts: RunPpoOptions = {}): Promise<PpoRun> {
+  const print = opts.print ?? ((l: string) => console.log(l));
+  const p = cfg.ppo;
+  const t0 = performance.now();
+  const ac = makeActorCritic(inputs.sft, p.critic, inputs.rm);
+  const reward = rewardModelFns(inputs.rm);
+  const trainer = new PpoTrainer({ ppo: p, ac, tok: inputs.tok, reward, scoreStats: inputs.scoreStats, prompts: trainPrompts(cfg), seed: cfg.seed });
+  const dir = runDir(cfg, "ppo");
+  const csv = path.join(dir, "metrics.csv");
+  const heldout = evalPrompts(cfg);
+  const eo = evalOptions(cfg);
+  try {
+    const sftEval = evaluatePolicy(ac.ref, ac.ref, inputs.tok, heldout, reward, eo);
+    trainer.log.log(0, evalRow(sftEval));
+    opts.onEval?.(0, sftEval);
+    print(`ppo: SFT on ${heldout.length} held-out prompts: gold ${sftEval.gold.toFixed(3)}, proxy ${sftEval.proxy.toFixed(3)}, distinct-2 ${sftEval.distinct2.toFixed(3)}, length ${sftEval.length.toFixed(1)}`);
+    let policyEval = sftEval;
+    for (let i = 0; i < p.iterations; i++) {
+      const row = trainer.step();
+      const k = trainer.iteration;
+      const last = k === p.iterations;
+      if (k % p.eval_every === 0 || last) {
+        policyEval = evaluatePolicy(ac.policy, ac.ref, inputs.tok, heldout, reward, eo);
+        trainer.log.log(k, evalRow(policyEval));
+        opts.onEval?.(k, policyEval);
+        print(`ppo ${k}/${p.iterations}: gold ${row["objective/gold"].toFixed(3)} proxy ${row["objective/scores_raw"].toFixed(3)} kl ${row["objective/kl"].toFixed(2)} ` +
+          `clipfrac ${row["policy/clipfrac_avg"].toFixed(3)} len ${row.response_length.toFixed(1)} | eval gold ${policyEval.gold.toFixed(3)} kl ${policyEval.kl.toFixed(2)} distinct-2 ${policyEval.distinct2.toFixed(3)}`);
+      }
+      opts.onIteration?.(k, row);
+      trainer.log.toCsv(csv);
+      await new Promise((res) => setImmediate(res)); // lets a notebook kernel process an interrupt
+    }
+    const summary: PpoSummary = {
+      gold_sft: sftEval.gold,
+      gold_policy: policyEval.gold,
+      proxy_sft: sftEval.proxy,
+      proxy_policy: policyEval.proxy,
+      kl: policyEval.kl,
+      distinct2_sft: sftEval.distinct2,
+      distinct2_policy: policyEval.distinct2,
+      length_sft: sftEval.length,
+      length_policy: policyEval.length,
+      eos_rate_sft: sftEval.eosRate,
+      eos_rate_policy: policyEval.eosRate,
+      iterations: p.iterations,
+      eval_prompts: heldout.length,
+      seconds: (performance.now() - t0) / 1000,
+    };
+    trainer.log.toCsv(csv);
+    writeSummary(dir, summary as unknown as Record<string, unknown>);
+    await saveCheckpoint(ppoCheckpointDir(cfg), {
+      model: ac.policy,
+      tokenizer: inputs.tok,
+      config: { ...cfg, stage: "ppo", stage_hash: stageConfigHash(cfg, STAGE_SECTIONS.ppo) },
+      extra: summary,
+    });
+    return { summary, log: trainer.log, sftEval, policyEval };
+  } finally {
+    trainer.dispose();
+    ac.policy.dispose();
+    ac.ref.dispose();
+    ac.critic?.dispose();
+  }
+}
