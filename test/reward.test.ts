@@ -3,16 +3,31 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
 import { loadConfig } from "../lib/config";
+import { Labeller } from "../lib/labeller";
+import { GPT } from "../lib/model";
+import { Completion, PreferenceData, completionBatch, disposeBatch, labelPairs } from "../lib/preferences";
 import {
   applyMissingEosPenalty,
+  bestThreshold,
   bradleyTerryLoss,
+  calibrationBins,
   clipScores,
   normalizeScores,
   pairwiseAccuracy,
+  pearson,
   postprocessScores,
+  rewardBatches,
+  scoreCompletions,
   scoreStats,
+  splitAccuracy,
   squashScores,
+  thresholdAccuracy,
+  trainRewardModel,
+  worstErrors,
 } from "../lib/reward";
+import { Rng } from "../lib/rng";
+import { rewardScores } from "../lib/rollout";
+import { BOS, EOS, Tokenizer } from "../lib/tokenizer";
 
 function assertClose(actual: ArrayLike<number>, expected: number[], tol = 1e-5): void {
   assert.equal(actual.length, expected.length, "length");
@@ -94,5 +109,146 @@ describe("score post-processing (config ppo.reward)", () => {
   it("normalize without stats is an error that names the option", () => {
     const opts = { normalize: true, squash: false, clip: null, missing_eos_penalty: null };
     assert.throws(() => postprocessScores(tf.tensor1d([1]), tf.tensor1d([1]), opts), /ppo.reward.normalize/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// The reward model
+
+const tok = new Tokenizer("char", []); // one token per byte
+const tinyConfig = { vocab_size: tok.vocabSize, context: 32, d_model: 16, n_layers: 1, n_heads: 2, dropout: 0 };
+
+function comp(group: number, prompt: string, text: string, gold: number, eos = true): Completion {
+  return { group, prompt, text, gold, promptIds: [BOS, ...tok.encode(prompt)], responseIds: [...tok.encode(text), ...(eos ? [EOS] : [])], eos };
+}
+
+/** Hand-made preference data: completions with given gold scores, groups of k, pairs labelled noiselessly. */
+function handData(groups: { prompt: string; texts: [string, number][] }[], heldout: string[]): PreferenceData {
+  const completions = groups.flatMap((g, i) => g.texts.map(([t, gold]) => comp(i, g.prompt, t, gold)));
+  const k = groups[0].texts.length;
+  return { completions, pairs: labelPairs(completions, k, new Labeller(Infinity, 1), new Set(heldout)), beta: 10 };
+}
+
+describe("reward model scores", () => {
+  it("are read at the last real token, whatever the padding of the row", () => {
+    const rm = new GPT(tinyConfig, { seed: 5, head: "reward" });
+    const completions = [
+      comp(0, "a", " good film", 0), // long response
+      comp(0, "the long prompt", " ok", 0), // long prompt, short response
+      comp(1, "hi", " meh", 0, false), // no EOS: scored at its last sampled token
+    ];
+    // Reference: each row alone, with no padding at all, read at its last position by hand.
+    const alone = completions.map((c) => {
+      const ids = [...c.promptIds, ...c.responseIds];
+      return tf.tidy(() => {
+        const s = rm.scalar(rm.hiddenStates(tf.tensor2d([ids], [1, ids.length], "int32")));
+        return s.dataSync()[ids.length - 1];
+      });
+    });
+    // The three together: row 0 has left padding 12 in its prompt, row 1 right padding 7 in its response, ...
+    const together = scoreCompletions(rm, completions);
+    for (let i = 0; i < 3; i++) assert.ok(Math.abs(together[i] - alone[i]) < 1e-5, `row ${i}: ${together[i]} vs ${alone[i]}`);
+    // ... and garbage in the padded positions (mask 0) changes nothing.
+    const b = completionBatch(completions, [0, 1, 2]);
+    // padded positions get token 37 ("%") instead of PAD
+    const garbage = (t: tf.Tensor2D, m: tf.Tensor2D) =>
+      tf.tidy(() => tf.add(tf.mul(t, m.toInt()), tf.mul(tf.sub(1, m), 37).toInt()) as tf.Tensor2D);
+    const noisy = { queries: garbage(b.queries, b.queryMask), queryMask: b.queryMask, responses: garbage(b.responses, b.mask), mask: b.mask };
+    assertClose(rewardScores(rm, noisy).dataSync(), alone, 1e-5);
+    // Sanity: the score at the token before the last is a different number (the position matters).
+    const ids0 = [...completions[0].promptIds, ...completions[0].responseIds];
+    const before = tf.tidy(() => rm.scalar(rm.hiddenStates(tf.tensor2d([ids0], [1, ids0.length], "int32"))).dataSync()[ids0.length - 2]);
+    assert.ok(Math.abs(before - alone[0]) > 1e-4);
+    tf.dispose([noisy.queries, noisy.responses]);
+    disposeBatch(b);
+    rm.dispose();
+  });
+});
+
+describe("reward model evaluation helpers", () => {
+  it("pearson on numbers", () => {
+    // x = 1,2,3; y = 2,4,7: sxy = 5, sxx = 2, syy = 114/9
+    assertClose([pearson([1, 2, 3], [2, 4, 7])], [5 / Math.sqrt((2 * 114) / 9)], 1e-12);
+    assertClose([pearson([1, 2, 3], [3, 2, 1])], [-1], 1e-12);
+  });
+
+  it("bestThreshold picks the accuracy-maximising cut on the given labels; thresholdAccuracy applies it", () => {
+    // sorted: 0.1 (neg), 0.35 (pos), 0.4 (neg), 0.8 (pos): the first best cut is between 0.1 and 0.35
+    const fit = bestThreshold([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]);
+    assertClose([fit.threshold, fit.accuracy], [0.225, 0.75], 1e-12);
+    assert.equal(thresholdAccuracy([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1], 0.225), 0.75);
+    assert.equal(thresholdAccuracy([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1], 0.6), 0.75);
+    // separable data: accuracy 1
+    assert.equal(bestThreshold([3, -1, 2, -5], [1, 0, 1, 0]).accuracy, 1);
+  });
+
+  it("splitAccuracy, calibrationBins and worstErrors on hand-made scores", () => {
+    const d = handData(
+      [
+        { prompt: "A", texts: [[" x", 0.5], [" y", 0.1]] }, // chosen 0 (gold 0.5)
+        { prompt: "B", texts: [[" z", -0.2], [" w", 0.3]] }, // chosen 3
+        { prompt: "C", texts: [[" u", 0.2], [" v", 0.2]] }, // tie: the labeller draws
+      ],
+      ["A", "B", "C"],
+    );
+    // scores: right on A (margin 1), wrong on B (margin -2), tie on C
+    const scores = new Map([[0, 1], [1, 0], [2, 2], [3, 0], [4, 0.5], [5, 0.5]]);
+    assertClose([splitAccuracy(d, scores, "heldout")], [(1 + 0 + 0.5) / 3], 1e-12);
+    assert.ok(Number.isNaN(splitAccuracy(d, scores, "train")));
+    // calibration, oriented by sampling order (a = first sampled): A: sigmoid(1) = 0.731, a chosen;
+    // B: sigmoid(2) = 0.881, a rejected; C: sigmoid(0) = 0.5
+    const bins = calibrationBins(d, scores, 10);
+    assert.deepEqual(bins.map((x) => [x.lo, x.count]), [[0.5, 1], [0.7, 1], [0.8, 1]]);
+    assertClose([bins[1].predicted, bins[1].observed, bins[1].labeller], [1 / (1 + Math.exp(-1)), 1, 1], 1e-12);
+    assertClose([bins[2].predicted, bins[2].observed, bins[2].labeller], [1 / (1 + Math.exp(-2)), 0, 0], 1e-12);
+    assertClose([bins[0].labeller], [0.5], 1e-12);
+    // the one error against the gold order is B: it preferred " z" (gold -0.2) to " w" (gold 0.3)
+    const errs = worstErrors(d, scores, 5);
+    assert.equal(errs.length, 1);
+    assert.deepEqual([errs[0].prompt, errs[0].preferred, errs[0].other, errs[0].reward_preferred, errs[0].reward_other], ["B", " z", " w", 2, 0]);
+    assertClose([errs[0].p_labeller], [1 / (1 + Math.exp(-10 * (-0.2 - 0.3)))], 1e-12);
+  });
+
+  it("rewardBatches: every training group once per epoch, never a held-out one", () => {
+    const groups = Array.from({ length: 10 }, (_, i) => ({ prompt: `p${i}`, texts: [[" a", 0.1], [" b", 0.2], [" c", 0.3]] as [string, number][] }));
+    const d = handData(groups, ["p3", "p7"]);
+    // k = 3: 3 pairs per group; batch_size 6 -> 2 groups per step; 8 training groups -> 4 steps per epoch
+    const steps = rewardBatches(d, { epochs: 2, batch_size: 6, completions_per_prompt: 3 }, new Rng(1));
+    assert.equal(steps.length, 8);
+    for (const e of [steps.slice(0, 4), steps.slice(4)]) {
+      const seen = e.flat().map((g) => d.completions[g[0]].group).sort((a, b) => a - b);
+      assert.deepEqual(seen, [0, 1, 2, 4, 5, 6, 8, 9]);
+      for (const g of e.flat()) assert.equal(g.length, 3);
+    }
+  });
+});
+
+describe("trainRewardModel", () => {
+  it("learns a preference it can see (positive vs negative words) and logs the promised metrics", () => {
+    const pos: [string, number][] = [[" good", 0.44], [" great", 0.62], [" nice", 0.42], [" fun", 0.51]];
+    const neg: [string, number][] = [[" bad", -0.54], [" awful", -0.46], [" sad", -0.48], [" dull", -0.36]];
+    const rng = new Rng(9);
+    const groups = Array.from({ length: 60 }, (_, i) => ({
+      prompt: `it was${" ".repeat(i % 3)}${String.fromCharCode(97 + (i % 26))}`,
+      texts: rng.shuffle([rng.choice(pos), rng.choice(neg)]) as [string, number][],
+    }));
+    const heldout = [...new Set(groups.map((g) => g.prompt))].slice(0, 10);
+    const d = handData(groups, heldout);
+    const rm = new GPT(tinyConfig, { seed: 2, head: "reward" });
+    const c = loadConfig("config/smoke.yaml").rm;
+    const cfg = { ...c, epochs: 8, batch_size: 8, lr: 0.003, warmup_steps: 2, eval_every: 10, completions_per_prompt: 2 };
+    const n0 = tf.memory().numTensors;
+    const steps: number[] = [];
+    const metrics = trainRewardModel(rm, d, cfg, { rng: new Rng(4), onStep: (s) => steps.push(s) });
+    assert.ok(tf.memory().numTensors - n0 <= 2 * rm.trainableVariables().length, "no per-step tensor leak");
+    assert.deepEqual(metrics.columns, ["step", "loss", "accuracy", "lr", "grad_norm", "heldout_accuracy"]);
+    assert.equal(steps.length, metrics.length);
+    const loss = metrics.series("loss").y;
+    const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+    assert.ok(mean(loss.slice(-5)) < 0.5 * mean(loss.slice(0, 5)), `loss fell: ${mean(loss.slice(0, 5))} -> ${mean(loss.slice(-5))}`);
+    const held = metrics.last("heldout_accuracy")!;
+    assert.ok(held >= 0.9, `held-out accuracy ${held}`);
+    assert.equal(metrics.series("heldout_accuracy").x.at(-1), metrics.length, "evaluated at the last step");
+    rm.dispose();
   });
 });

@@ -1,0 +1,178 @@
+import { before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { initBackend } from "../lib/backend";
+import { loadReviews, words } from "../lib/data";
+import { Labeller, goldScore } from "../lib/labeller";
+import { GPT } from "../lib/model";
+import {
+  Completion,
+  PreferenceData,
+  allPairs,
+  completionBatch,
+  disposeBatch,
+  heldoutPrompts,
+  labelPairs,
+  pairsFromCsv,
+  pairsToCsv,
+  parseCsv,
+  reviewPrompts,
+  samplePreferencePairs,
+  sentenceCompletions,
+} from "../lib/preferences";
+import { Rng } from "../lib/rng";
+import { BOS, EOS, PAD, Tokenizer } from "../lib/tokenizer";
+
+const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+const tok = new Tokenizer("char", []); // one token per byte: token ids are the characters' codes
+
+/** A completion with hand-picked fields; tokens are the characters' codes (char tokenizer). */
+function comp(group: number, prompt: string, text: string, gold: number, eos = true): Completion {
+  return {
+    group, prompt, text, gold,
+    promptIds: [BOS, ...tok.encode(prompt)],
+    responseIds: [...tok.encode(text), ...(eos ? [EOS] : [])],
+    eos,
+  };
+}
+
+before(async () => {
+  await initBackend();
+});
+
+describe("prompts", () => {
+  it("reviewPrompts: the first 2-4 words of training-split reviews, deterministic for a seed", () => {
+    const train = new Set(loadReviews("train").map((r) => r.text));
+    const prompts = reviewPrompts(300, new Rng(7), 2, 4);
+    assert.equal(prompts.length, 300);
+    for (const p of prompts) {
+      assert.ok([...train].some((t) => t.startsWith(p + " ")), `"${p}" is the start of a training review`);
+      const n = words(p).length;
+      assert.ok(n >= 1 && n <= 4, `"${p}" has ${n} words`); // 1 only for a 2-word review (capped at n - 1)
+    }
+    assert.ok(prompts.filter((p) => words(p).length >= 2).length > 280, "almost all prompts have 2-4 words");
+    assert.deepEqual(reviewPrompts(300, new Rng(7), 2, 4), prompts);
+    assert.notDeepEqual(reviewPrompts(300, new Rng(8), 2, 4), prompts);
+  });
+
+  it("reviewPrompts cycles through the reviews when asked for more prompts than there are", () => {
+    const n = loadReviews("train").length + 50;
+    assert.equal(reviewPrompts(n, new Rng(1), 2, 4).length, n);
+  });
+
+  it("heldoutPrompts: a seeded share of the distinct prompts, independent of their order", () => {
+    const prompts = Array.from({ length: 200 }, (_, i) => `p${i % 40}`); // 40 distinct, each 5 times
+    const h = heldoutPrompts(prompts, 0.15, new Rng(3));
+    assert.equal(h.size, 6); // round(0.15 * 40)
+    for (const p of h) assert.ok(prompts.includes(p));
+    assert.deepEqual([...heldoutPrompts(prompts.slice().reverse(), 0.15, new Rng(3))].sort(), [...h].sort());
+    assert.equal(heldoutPrompts(["a", "b"], 0.01, new Rng(1)).size, 1, "at least one held out");
+    assert.equal(heldoutPrompts(["a", "b"], 0.99, new Rng(1)).size, 1, "at least one left to train on");
+  });
+});
+
+describe("labelling pairs", () => {
+  it("allPairs(k) lists the k(k-1)/2 pairs i < j", () => {
+    assert.deepEqual(allPairs(2), [[0, 1]]);
+    assert.deepEqual(allPairs(4), [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]]);
+  });
+
+  it("labelPairs: all pairs within each group, p = sigmoid(beta * (gold_chosen - gold_rejected)), split by prompt", () => {
+    const completions = [
+      comp(0, "The food", " was great", 0.6), comp(0, "The food", " was bad", -0.5), comp(0, "The food", " was", 0),
+      comp(1, "I liked", " it", 0.4), comp(1, "I liked", " nothing", -0.2), comp(1, "I liked", " it a lot", 0.45),
+    ];
+    const beta = 10;
+    const pairs = labelPairs(completions, 3, new Labeller(beta, 5), new Set(["I liked"]));
+    assert.equal(pairs.length, 6);
+    for (const q of pairs) {
+      const c = completions[q.chosen], r = completions[q.rejected];
+      assert.equal(c.group, r.group, "a pair compares completions of the same prompt");
+      assert.ok(Math.abs(q.p - sigmoid(beta * (c.gold - r.gold))) < 1e-12);
+      assert.equal(q.split, c.prompt === "I liked" ? "heldout" : "train");
+    }
+    // every unordered pair of each group exactly once
+    const keys = pairs.map((q) => [Math.min(q.chosen, q.rejected), Math.max(q.chosen, q.rejected)].join("-")).sort();
+    assert.deepEqual(keys, ["0-1", "0-2", "1-2", "3-4", "3-5", "4-5"]);
+    // deterministic for the labeller's seed
+    assert.deepEqual(labelPairs(completions, 3, new Labeller(beta, 5), new Set(["I liked"])), pairs);
+  });
+
+  it("labelPairs with a noiseless labeller always chooses the higher gold score", () => {
+    const completions = [comp(0, "a", " x", 0.1), comp(0, "a", " y", 0.3), comp(1, "b", " z", -0.4), comp(1, "b", " w", -0.9)];
+    const pairs = labelPairs(completions, 2, new Labeller(Infinity, 1), new Set(["b"]));
+    assert.deepEqual(pairs.map((q) => [q.chosen, q.rejected, q.p]), [[1, 0, 1], [2, 3, 1]]);
+  });
+});
+
+describe("samplePreferencePairs (a tiny untrained policy)", () => {
+  it("k completions per prompt, gold = VADER(prompt + completion), sampled tokens kept, no prompt in both splits", () => {
+    const model = new GPT({ vocab_size: tok.vocabSize, context: 40, d_model: 16, n_layers: 1, n_heads: 2, dropout: 0 }, { seed: 3 });
+    const prompts = reviewPrompts(30, new Rng(2), 2, 4);
+    const c = { prompts: 30, completions_per_prompt: 3, max_new_tokens: 6, temperature: 1, labeller_beta: 10, heldout_fraction: 0.2 };
+    const d = samplePreferencePairs(model, tok, prompts, c, { rng: new Rng(11), promptsPerBatch: 8 });
+    assert.equal(d.completions.length, 90);
+    assert.equal(d.pairs.length, 90); // 3 pairs per prompt
+    d.completions.forEach((x, i) => {
+      assert.equal(x.group, Math.floor(i / 3));
+      assert.equal(x.prompt, prompts[x.group]);
+      assert.equal(x.gold, goldScore(x.prompt + x.text));
+      assert.deepEqual(x.promptIds, [BOS, ...tok.encode(x.prompt)]);
+      assert.ok(x.responseIds.length >= 1 && x.responseIds.length <= 6);
+      assert.equal(x.eos, x.responseIds[x.responseIds.length - 1] === EOS);
+      assert.equal(tok.decode(x.responseIds), x.text);
+      assert.ok(!x.responseIds.includes(PAD));
+    });
+    // the split is by prompt text: no prompt has pairs on both sides
+    const trainPrompts = new Set(d.pairs.filter((q) => q.split === "train").map((q) => d.completions[q.chosen].prompt));
+    const heldPrompts = new Set(d.pairs.filter((q) => q.split === "heldout").map((q) => d.completions[q.chosen].prompt));
+    assert.ok(heldPrompts.size > 0 && trainPrompts.size > 0);
+    for (const p of heldPrompts) assert.ok(!trainPrompts.has(p), `prompt "${p}" leaks into both splits`);
+    // the same seed gives the same data
+    const again = samplePreferencePairs(model, tok, prompts, c, { rng: new Rng(11), promptsPerBatch: 8 });
+    assert.deepEqual(again, d);
+    model.dispose();
+  });
+});
+
+describe("token batches", () => {
+  it("completionBatch: prompts left-padded, responses right-padded, in the rollout layout", () => {
+    const completions = [comp(0, "ab", " c", 0), comp(0, "a", " cde", 0, false)];
+    const b = completionBatch(completions, [0, 1]);
+    const a = (s: string) => s.charCodeAt(0);
+    assert.deepEqual(b.queries.arraySync(), [[BOS, a("a"), a("b")], [PAD, BOS, a("a")]]);
+    assert.deepEqual(b.queryMask.arraySync(), [[1, 1, 1], [0, 1, 1]]);
+    assert.deepEqual(b.responses.arraySync(), [[a(" "), a("c"), EOS, PAD], [a(" "), a("c"), a("d"), a("e")]]);
+    assert.deepEqual(b.mask.arraySync(), [[1, 1, 1, 0], [1, 1, 1, 1]]);
+    assert.equal(b.queries.dtype, "int32");
+    assert.equal(b.responses.dtype, "int32");
+    disposeBatch(b);
+  });
+
+  it("sentenceCompletions: BOS, the sentence, EOS; long sentences cut to fit the context", () => {
+    const { completions, truncated } = sentenceCompletions(tok, ["Great!", "x".repeat(50)], 12);
+    assert.deepEqual(completions[0].promptIds, [BOS]);
+    assert.deepEqual(completions[0].responseIds, [...tok.encode("Great!"), EOS]);
+    assert.equal(completions[0].gold, goldScore("Great!"));
+    assert.equal(completions[1].responseIds.length, 11); // BOS + 10 tokens + EOS = 12
+    assert.equal(completions[1].responseIds[10], EOS);
+    assert.equal(truncated, 1);
+  });
+});
+
+describe("pairs.csv", () => {
+  it("parseCsv reads quoted cells with commas, quotes and newlines", () => {
+    assert.deepEqual(parseCsv('a,b,c\n1,"x, ""y""",\n2,"line\nbreak",z\n'), [["a", "b", "c"], ["1", 'x, "y"', ""], ["2", "line\nbreak", "z"]]);
+  });
+
+  it("round trip: pairsFromCsv(pairsToCsv(d)) rebuilds the data exactly", () => {
+    const completions = [
+      comp(0, "Well, \"it\"", " was, \"fine\"\nreally", 0.2023), comp(0, "Well, \"it\"", " no", -0.296, false),
+      comp(1, "Bad", " food", -0.5423), comp(1, "Bad", "", -0.5423),
+    ];
+    const d: PreferenceData = { completions, pairs: labelPairs(completions, 2, new Labeller(10, 1), new Set(["Bad"])), beta: 10 };
+    const text = pairsToCsv(d);
+    assert.equal(text.split("\n")[0], "group,split,prompt,chosen,rejected,gold_chosen,gold_rejected,p,chosen_eos,rejected_eos,chosen_index,rejected_index,prompt_tokens,chosen_tokens,rejected_tokens");
+    assert.deepEqual(pairsFromCsv(text, 10), d);
+  });
+});
+
