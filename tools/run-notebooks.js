@@ -8,7 +8,8 @@
 //   when a cell fails (so the failing output can be read), and is what `npm run export` turns into HTML.
 // - nbconvert alone misses errors raised in callbacks and unhandled promise rejections: tslab prints them as
 //   `UncaughtException:` / `UnhandledPromiseRejection:` text and the cell still "succeeds". So every output is scanned
-//   for error outputs and for those markers.
+//   for error outputs and for those markers, and so is the late output of a cell that already finished (a callback
+//   firing between two cells), which nbclient drops and the executor below prints to stderr.
 // - Each notebook gets a wall-clock timeout (default 600 s; RLHF_NOTEBOOK_TIMEOUT or --timeout); its kernel and
 //   nbconvert are killed by process group when it runs out.
 // Prints one line per notebook (PASS/FAIL, seconds, the first problem) and returns the results to tools/test.js.
@@ -24,16 +25,37 @@ const ERROR_MARKERS = ["UncaughtException:", "UnhandledPromiseRejection:"];
 
 // The executor: nbconvert's documented way to run a notebook and keep the outputs even when a cell raises.
 const EXECUTOR = `
-import sys, json, time, nbformat
+import sys, json, nbformat
 from nbconvert.preprocessors import ExecutePreprocessor
+from nbclient.exceptions import CellExecutionComplete
+from nbclient.util import ensure_async
+
+class Executor(ExecutePreprocessor):
+    # tslab keeps writing a finished cell's late output (a callback firing after the cell returned) under that cell's
+    # message id; nbclient, already waiting on the next cell, drops it. Same loop as nbclient 0.11's, but such stray
+    # output is printed to stderr, where the Node side scans it.
+    async def _async_poll_output_msg(self, parent_msg_id, cell, cell_index):
+        while True:
+            msg = await ensure_async(self.kc.iopub_channel.get_msg(timeout=None))
+            if msg["parent_header"].get("msg_id") == parent_msg_id:
+                try:
+                    self.process_message(msg, cell, cell_index)
+                except CellExecutionComplete:
+                    return
+            elif msg["msg_type"] in ("stream", "error"):
+                c = msg["content"]
+                text = c.get("text") or (str(c.get("ename")) + ": " + str(c.get("evalue")))
+                sys.stderr.write("LATE OUTPUT of an earlier cell: " + text + "\\n")
+
 src, out, timeout, cwd = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 nb = nbformat.read(src, as_version=4)
-ep = ExecutePreprocessor(timeout=timeout, kernel_name="tslab")
+ep = Executor(timeout=timeout, kernel_name="tslab")
 status = "ok"
 try:
     ep.preprocess(nb, {"metadata": {"path": cwd}})
 except Exception as e:  # CellExecutionError, CellTimeoutError, DeadKernelError ...
-    status = type(e).__name__ + ": " + str(e).strip().splitlines()[-1][:500] if str(e).strip() else type(e).__name__
+    lines = str(e).strip().splitlines()
+    status = type(e).__name__ + (": " + lines[-1][:500] if lines else "")
 finally:
     nbformat.write(nb, out)
 print("EXECUTOR_STATUS " + json.dumps(status))
@@ -125,6 +147,15 @@ function runNotebook(file, opts) {
         problems.push(`no executed notebook was written (exit ${code}): ${log.trim().split("\n").slice(-5).join(" | ")}`);
       }
       if (nb) problems.push(...scanNotebook(nb));
+      // An error raised in a callback after its cell finished arrives as that cell's late output, which nbclient drops;
+      // the executor prints it to its stderr (and a kernel may print to its own stderr, inherited): scan that too.
+      for (const marker of ERROR_MARKERS) {
+        let i = log.indexOf(marker);
+        while (i >= 0) {
+          problems.push(`late output (after its cell finished): ${log.slice(i, i + 300).split("\n").slice(0, 2).join(" ")}`);
+          i = log.indexOf(marker, i + 1);
+        }
+      }
       if (status && status !== "ok" && problems.length === 0) problems.push(status);
       if (!status && !timedOut && code !== 0 && problems.length === 0) problems.push(`executor exited ${code}: ${log.trim().split("\n").slice(-3).join(" | ")}`);
       resolve({ name, file, ok: problems.length === 0, seconds, problems, charts: nb ? countCharts(nb) : 0, output: out });
