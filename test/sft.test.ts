@@ -1,0 +1,176 @@
+import { before, after, test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../lib/backend";
+import { loadConfig, Config } from "../lib/config";
+import { Demonstration } from "../lib/data";
+import { GPT } from "../lib/model";
+import { trainTokenizer } from "../lib/tokenizer";
+import { encodeDemonstrations, ensureSft, sftBatch, sftLoss } from "../lib/sft";
+import { checkpointMismatch, ensurePretrained } from "../lib/pretrain";
+import { generate } from "../lib/sample";
+
+let tmp: string;
+before(async () => {
+  await initBackend();
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sft-test-"));
+});
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const tok = trainTokenizer("the food was great. the food was bad. the movie was great fun.".repeat(20), { kind: "bpe", vocab_size: 280 });
+const demo = (prompt: string, response: string): Demonstration => ({ prompt, response, id: "x", label: 1, source: "yelp" });
+
+test("demonstrations: BOS + prompt + response + EOS; too-long ones dropped and counted", () => {
+  const { examples, dropped } = encodeDemonstrations([demo("the food", " was great."), demo("the movie", " was great fun.".repeat(20))], tok, 16);
+  assert.equal(dropped, 1);
+  const e = examples[0];
+  assert.deepEqual(e.ids, [tok.bos, ...tok.encode("the food"), ...tok.encode(" was great."), tok.eos]);
+  assert.equal(e.promptLen, 1 + tok.encode("the food").length);
+  assert.equal(tok.decode(e.ids), "the food was great.");
+});
+
+test("SFT batch: targets shifted by one, mask = response targets (EOS included), right padding masked", () => {
+  const { examples } = encodeDemonstrations([demo("the food", " was great."), demo("the", " food was bad.")], tok, 32);
+  const { x, y, mask } = sftBatch(examples, tok.pad);
+  const X = x.arraySync(), Y = y.arraySync(), M = mask.arraySync();
+  const T = Math.max(...examples.map((e) => e.ids.length)) - 1;
+  assert.deepEqual(x.shape, [2, T]);
+  examples.forEach((e, r) => {
+    const n = e.ids.length;
+    for (let t = 0; t < T; t++) {
+      if (t < n - 1) {
+        assert.equal(X[r][t], e.ids[t]);
+        assert.equal(Y[r][t], e.ids[t + 1]);
+        assert.equal(M[r][t], t + 1 >= e.promptLen ? 1 : 0, `row ${r} t ${t}`);
+      } else {
+        assert.equal(X[r][t], tok.pad);
+        assert.equal(M[r][t], 0);
+      }
+    }
+    // Exactly the response tokens and EOS are learned.
+    const learned = M[r].reduce((s, v) => s + v, 0);
+    assert.equal(learned, n - e.promptLen);
+    assert.equal(Y[r][n - 2], tok.eos);
+    assert.equal(M[r][n - 2], 1);
+  });
+});
+
+test("SFT loss = mean over response tokens of -log p, computed by hand from the logits", () => {
+  const m = new GPT({ vocab_size: tok.vocabSize, context: 32, d_model: 16, n_layers: 1, n_heads: 2, dropout: 0 }, { seed: 3 });
+  const { examples } = encodeDemonstrations([demo("the food", " was great."), demo("the", " food was bad.")], tok, 32);
+  const { x, y, mask } = sftBatch(examples, tok.pad);
+  const loss = sftLoss(m, x, y, mask, false).dataSync()[0];
+  const logits = m.forward(x).logits.arraySync();
+  const Y = y.arraySync(), M = mask.arraySync();
+  let sum = 0, n = 0;
+  logits.forEach((row, r) => row.forEach((l, t) => {
+    if (!M[r][t]) return;
+    const mx = Math.max(...l);
+    const lse = mx + Math.log(l.reduce((s, v) => s + Math.exp(v - mx), 0));
+    sum += lse - l[Y[r][t]];
+    n++;
+  }));
+  assert.ok(Math.abs(loss - sum / n) < 1e-4, `${loss} vs ${sum / n}`);
+  // Changing a prompt token's target does not change the loss (it is masked out); changing a response target does.
+  const Y2 = Y.map((row) => row.slice());
+  Y2[0][0] = (Y2[0][0] + 1) % tok.vocabSize;
+  assert.equal(sftLoss(m, x, tf.tensor2d(Y2, undefined, "int32"), mask, false).dataSync()[0], loss);
+  const Y3 = Y.map((row) => row.slice());
+  Y3[0][examples[0].promptLen] = (Y3[0][examples[0].promptLen] + 1) % tok.vocabSize;
+  assert.notEqual(sftLoss(m, x, tf.tensor2d(Y3, undefined, "int32"), mask, false).dataSync()[0], loss);
+  m.dispose();
+});
+
+test("generate: greedy continuation equals the argmax of a full forward pass; stops at EOS; seeded sampling repeats", () => {
+  const m = new GPT({ vocab_size: tok.vocabSize, context: 24, d_model: 16, n_layers: 2, n_heads: 2, dropout: 0.1 }, { seed: 5 });
+  const prompts = ["the food", "the movie was"];
+  const g = generate(m, tok, prompts, { maxNewTokens: 6, temperature: 0, seed: 1 });
+  g.forEach((gen, r) => {
+    // Re-derive greedily with full forward passes, no cache, no padding.
+    const ids = [tok.bos, ...tok.encode(prompts[r])];
+    const want: number[] = [];
+    for (let i = 0; i < gen.tokens.length; i++) {
+      const logits = m.forward(tf.tensor2d([ids], undefined, "int32")).logits;
+      const next = tf.argMax(logits.slice([0, ids.length - 1, 0], [1, 1, -1]).reshape([-1])).dataSync()[0];
+      want.push(next);
+      ids.push(next);
+      if (next === tok.eos) break;
+    }
+    assert.deepEqual(gen.tokens, want);
+    assert.equal(gen.ended, want[want.length - 1] === tok.eos);
+  });
+  const a = generate(m, tok, prompts, { maxNewTokens: 6, temperature: 1, seed: 7 });
+  const b = generate(m, tok, prompts, { maxNewTokens: 6, temperature: 1, seed: 7 });
+  assert.deepEqual(a, b);
+  assert.throws(() => generate(m, tok, prompts, { maxNewTokens: 24, temperature: 1, seed: 1 }), /exceeds the model context of 24/);
+  m.dispose();
+});
+
+test("generate: a model that always says EOS ends every row after one token, and the tensor count stays flat", () => {
+  const m = new GPT({ vocab_size: tok.vocabSize, context: 24, d_model: 16, n_layers: 1, n_heads: 2, dropout: 0 }, { seed: 6 });
+  const before = tf.memory().numTensors;
+  const normal = generate(m, tok, ["the food", "the"], { maxNewTokens: 5, temperature: 1, seed: 2 });
+  assert.ok(normal.every((g) => g.tokens.length === 5 || g.ended));
+  assert.equal(tf.memory().numTensors, before);
+  // ln_f with gain 0 and shift 1 makes every final hidden state the all-ones vector, so logit(v) = sum(wte[v]):
+  // a row of 50s for EOS makes it the only plausible token.
+  const v = m.namedVariables();
+  v.get("ln_f.gamma")!.assign(tf.zeros([16]));
+  v.get("ln_f.beta")!.assign(tf.ones([16]));
+  const rows = v.get("wte")!.arraySync() as number[][];
+  rows[tok.eos] = rows[tok.eos].map(() => 50);
+  v.get("wte")!.assign(tf.tensor2d(rows));
+  const g = generate(m, tok, ["the food", "the"], { maxNewTokens: 5, temperature: 1, seed: 2 });
+  for (const gen of g) {
+    assert.deepEqual(gen.tokens, [tok.eos]);
+    assert.equal(gen.ended, true);
+    assert.equal(gen.completion, "");
+  }
+  m.dispose();
+});
+
+function tinyConfig(): Config {
+  const cfg = loadConfig("config/smoke.yaml");
+  cfg.paths.checkpoints = path.join(tmp, "checkpoints");
+  cfg.paths.runs = path.join(tmp, "runs");
+  cfg.pretrain.steps = 4;
+  cfg.pretrain.eval_every = 2;
+  cfg.pretrain.eval_batches = 1;
+  cfg.sft.steps = 3;
+  cfg.sft.eval_every = 3;
+  return cfg;
+}
+
+test("ensureSft trains pretrain + SFT once, writes checkpoints and runs, then reuses them; a config change retrains", async () => {
+  const cfg = tinyConfig();
+  const quiet = { log: () => {} };
+  const first = await ensureSft(cfg, quiet);
+  assert.equal(first.trained, true);
+  for (const f of ["pretrain/model.json", "pretrain/weights.bin", "pretrain/tokenizer.json", "pretrain/config.json", "sft/model.json"]) {
+    assert.ok(fs.existsSync(path.join(cfg.paths.checkpoints, f)), f);
+  }
+  const csv = fs.readFileSync(path.join(cfg.paths.runs, "pretrain", "metrics.csv"), "utf8").trim().split("\n");
+  assert.deepEqual(csv[0].split(",").slice(0, 5), ["step", "loss", "lr", "grad_norm", "tokens"]);
+  assert.equal(csv.length, 1 + cfg.pretrain.steps);
+  const ps = JSON.parse(fs.readFileSync(path.join(cfg.paths.runs, "pretrain", "summary.json"), "utf8"));
+  for (const k of ["val_loss", "unigram_val_loss", "tokens", "seconds"]) assert.equal(typeof ps[k], "number", k);
+  assert.equal(ps.tokens, cfg.pretrain.steps * cfg.pretrain.batch_size * cfg.model.context);
+  const ss = JSON.parse(fs.readFileSync(path.join(cfg.paths.runs, "sft", "summary.json"), "utf8"));
+  for (const k of ["val_loss_before", "val_loss_after", "seconds"]) assert.equal(typeof ss[k], "number", k);
+
+  const again = await ensureSft(cfg, quiet);
+  assert.equal(again.trained, false);
+  const x = tf.tensor2d([[1, 2, 3]], undefined, "int32");
+  assert.deepEqual(Array.from(again.model.forward(x).logits.dataSync()), Array.from(first.model.forward(x).logits.dataSync()));
+  assert.equal(again.metrics?.length, cfg.sft.steps);
+
+  cfg.sft.lr = 0.001; // SFT changed, pretraining did not
+  assert.match(checkpointMismatch(cfg, "sft"), /sft\.lr 0\.0005 -> 0\.001/);
+  assert.equal(checkpointMismatch(cfg, "pretrain"), "");
+  const pre = await ensurePretrained(cfg, quiet);
+  assert.equal(pre.trained, false);
+  [first.model, again.model, pre.model].forEach((m) => m.dispose());
+});
