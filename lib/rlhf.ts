@@ -15,8 +15,8 @@
 //   runs/ppo/metrics.csv, runs/ppo/summary.json, checkpoints/ppo/ (policy with its value head, tokenizer, config).
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { checkpointExists, loadCheckpoint, readCheckpointConfig, saveCheckpoint } from "./checkpoint";
-import { type Config, type PpoConfig, repoPath, STAGE_SECTIONS, stageConfigHash } from "./config";
+import { saveCheckpoint } from "./checkpoint";
+import type { Config, PpoConfig } from "./config";
 import { type KLController, klControllerFromConfig } from "./kl";
 import { goldScore } from "./labeller";
 import { MetricsLog, runDir, writeSummary } from "./metrics";
@@ -33,7 +33,9 @@ import {
   trainableVariables,
 } from "./ppo_update";
 import { reviewPrompts } from "./preferences";
-import { postprocessScores, type ScoreStats } from "./reward";
+import { checkpointDir, checkpointMismatch, loadStage, type StageResult, stageRecord } from "./pretrain";
+import { ensureRewardModel, postprocessScores, type RewardModelStage, type ScoreStats } from "./reward";
+import { ensureSft } from "./sft";
 import { Rng } from "./rng";
 import { disposeRollout, rewardScores, type Rollout, sampleRollout, type ScoredBatch, scoreResponses } from "./rollout";
 import type { Tokenizer } from "./tokenizer";
@@ -86,6 +88,24 @@ const mean = (xs: ArrayLike<number>): number => {
 
 // ---------------------------------------------------------------------------------------------------------------
 // The trainer: one PPO iteration per step()
+
+/**
+ * The columns of one iteration's metrics row, in the order metrics.csv shows them. TRL's names (anchors.md) where
+ * TRL has the metric; objective/scores is the post-processed score PPO optimises, objective/scores_raw the reward
+ * model's own score (the proxy), objective/gold the gold score of the same rollouts.
+ */
+export const PPO_METRICS = [
+  "objective/kl", "objective/entropy", "objective/non_score_reward", "objective/rlhf_reward", "objective/scores",
+  "objective/scores_raw", "objective/gold",
+  "policy/approxkl_avg", "policy/clipfrac_avg", "policy/entropy_avg", "loss/policy_avg", "loss/value_avg", "loss/total_avg",
+  "val/clipfrac_avg", "val/ratio", "val/ratio_var", "val/num_eos_tokens", "val/explained_variance", "val/advantage_std",
+  "val/return_mean", "val/distinct2", "response_length", "lr", "kl_coef",
+  "policy/grad_norm_avg", "policy/update_steps", "policy/early_stopped",
+  "time/rollout", "time/score", "time/update", "time/iteration",
+] as const;
+
+/** The held-out evaluation's columns (logged every ppo.eval_every iterations; step 0 = the SFT model). */
+export const EVAL_METRICS = ["eval/gold", "eval/proxy", "eval/kl", "eval/distinct2", "eval/response_length", "eval/eos_rate"] as const;
 
 export interface TrainerSetup {
   ppo: PpoConfig;
@@ -168,7 +188,7 @@ export class PpoTrainer {
       const upd = ppoUpdate(ac, buf, this.opt, ppo, lr, this.minibatchRng);
       const t3 = performance.now();
       this.klController.update(objective["objective/kl"], prompts.length);
-      row = {
+      const unordered: Record<string, number> = {
         ...objective,
         "objective/scores_raw": mean(rawScores), // the reward model's own score: the proxy reward
         "objective/gold": mean(gold), // the gold score of the same rollouts (never seen by the policy)
@@ -183,6 +203,7 @@ export class PpoTrainer {
         "time/update": (t3 - t2) / 1000,
         "time/iteration": (t3 - t0) / 1000,
       };
+      row = Object.fromEntries(PPO_METRICS.map((k) => [k, unordered[k]]));
     } finally {
       disposeBuffer(buf);
     }
@@ -270,7 +291,7 @@ export function evaluatePolicy(model: GPT, ref: GPT, tok: Tokenizer, prompts: st
 }
 
 /** The eval metrics as a metrics-row fragment. */
-export function evalRow(e: EvalResult): Record<string, number> {
+export function evalRow(e: EvalResult): Record<(typeof EVAL_METRICS)[number], number> {
   return { "eval/gold": e.gold, "eval/proxy": e.proxy, "eval/kl": e.kl, "eval/distinct2": e.distinct2, "eval/response_length": e.length, "eval/eos_rate": e.eosRate };
 }
 
@@ -295,11 +316,10 @@ export interface PpoSummary {
   seconds: number;
 }
 
-export interface PpoRun {
-  summary: PpoSummary;
-  log: MetricsLog;
-  sftEval: EvalResult;
-  policyEval: EvalResult;
+export interface PpoRun extends StageResult<PpoSummary> {
+  /** Held-out evaluation of the SFT model and of the final policy (same prompts, same sampling seed). */
+  sftEval: EvalResult | undefined;
+  policyEval: EvalResult | undefined;
 }
 
 export interface RunPpoOptions {
@@ -308,7 +328,7 @@ export interface RunPpoOptions {
   /** Called after every held-out evaluation (iteration 0 = the SFT model before training). */
   onEval?: (iteration: number, e: EvalResult) => void;
   /** Progress lines (default console.log; pass () => {} for silence). */
-  print?: (line: string) => void;
+  log?: (line: string) => void;
 }
 
 /** What the SFT and reward-model stages hand to PPO. */
@@ -316,6 +336,7 @@ export interface PpoInputs {
   sft: GPT;
   rm: GPT;
   tok: Tokenizer;
+  /** mean / std of the reward model's score on SFT samples (checkpoints/rm/extra.json), for ppo.reward.normalize */
   scoreStats: ScoreStats;
 }
 
@@ -335,46 +356,47 @@ function evalOptions(cfg: Config): EvalOptions {
   return { maxNewTokens: p.max_new_tokens, temperature: p.temperature, topK: p.top_k, topP: p.top_p, seed: new Rng(cfg.seed).fork("ppo-eval").seed, batch: Math.max(p.rollout_batch, 16) };
 }
 
-export function ppoCheckpointDir(cfg: Config): string {
-  return path.join(repoPath(cfg.paths.checkpoints), "ppo");
-}
-
 /**
- * PPO on top of given SFT and reward models (runPpo loads them; notebooks may pass their own). Does not dispose
- * the inputs. Writes runs/ppo/metrics.csv (after every iteration, so a crash keeps the curves) and summary.json,
- * and the policy checkpoint.
+ * PPO on top of given SFT and reward models (runPpo loads them; a notebook may pass its own). The inputs are not
+ * modified or disposed. Writes runs/ppo/metrics.csv (after every iteration, so a crash keeps the curves) and
+ * summary.json, and the policy (with its value head) to checkpoints/ppo. The returned model is the trained policy;
+ * the caller disposes it.
  */
 export async function trainPpo(cfg: Config, inputs: PpoInputs, opts: RunPpoOptions = {}): Promise<PpoRun> {
-  const print = opts.print ?? ((l: string) => console.log(l));
+  const log = opts.log ?? ((l: string) => console.log(l));
   const p = cfg.ppo;
   const t0 = performance.now();
   const ac = makeActorCritic(inputs.sft, p.critic, inputs.rm);
   const reward = rewardModelFns(inputs.rm);
   const trainer = new PpoTrainer({ ppo: p, ac, tok: inputs.tok, reward, scoreStats: inputs.scoreStats, prompts: trainPrompts(cfg), seed: cfg.seed });
-  const dir = runDir(cfg, "ppo");
-  const csv = path.join(dir, "metrics.csv");
+  const runs = runDir(cfg, "ppo");
+  const csv = path.join(runs, "metrics.csv");
   const heldout = evalPrompts(cfg);
   const eo = evalOptions(cfg);
+  let ok = false;
   try {
     const sftEval = evaluatePolicy(ac.ref, ac.ref, inputs.tok, heldout, reward, eo);
-    trainer.log.log(0, evalRow(sftEval));
+    // Step 0 holds the SFT evaluation; the nulls only fix the CSV's column order (training metrics first).
+    trainer.log.log(0, { ...Object.fromEntries(PPO_METRICS.map((k) => [k, null])), ...evalRow(sftEval) });
     opts.onEval?.(0, sftEval);
-    print(`ppo: SFT on ${heldout.length} held-out prompts: gold ${sftEval.gold.toFixed(3)}, proxy ${sftEval.proxy.toFixed(3)}, distinct-2 ${sftEval.distinct2.toFixed(3)}, length ${sftEval.length.toFixed(1)}`);
+    log(`ppo: SFT policy on ${heldout.length} held-out prompts: gold ${sftEval.gold.toFixed(3)}, proxy ${sftEval.proxy.toFixed(3)}, ` +
+      `distinct-2 ${sftEval.distinct2.toFixed(3)}, length ${sftEval.length.toFixed(1)} tokens`);
     let policyEval = sftEval;
     for (let i = 0; i < p.iterations; i++) {
       const row = trainer.step();
       const k = trainer.iteration;
-      const last = k === p.iterations;
-      if (k % p.eval_every === 0 || last) {
+      if (k % p.eval_every === 0 || k === p.iterations) {
         policyEval = evaluatePolicy(ac.policy, ac.ref, inputs.tok, heldout, reward, eo);
         trainer.log.log(k, evalRow(policyEval));
         opts.onEval?.(k, policyEval);
-        print(`ppo ${k}/${p.iterations}: gold ${row["objective/gold"].toFixed(3)} proxy ${row["objective/scores_raw"].toFixed(3)} kl ${row["objective/kl"].toFixed(2)} ` +
-          `clipfrac ${row["policy/clipfrac_avg"].toFixed(3)} len ${row.response_length.toFixed(1)} | eval gold ${policyEval.gold.toFixed(3)} kl ${policyEval.kl.toFixed(2)} distinct-2 ${policyEval.distinct2.toFixed(3)}`);
+        log(`ppo ${k}/${p.iterations}: gold ${row["objective/gold"].toFixed(3)} proxy ${row["objective/scores_raw"].toFixed(3)} ` +
+          `kl ${row["objective/kl"].toFixed(2)} clipfrac ${row["policy/clipfrac_avg"].toFixed(3)} len ${row.response_length.toFixed(1)} ` +
+          `${row["time/iteration"].toFixed(2)} s/it | held-out gold ${policyEval.gold.toFixed(3)} kl ${policyEval.kl.toFixed(2)} ` +
+          `distinct-2 ${policyEval.distinct2.toFixed(3)}`);
       }
       opts.onIteration?.(k, row);
       trainer.log.toCsv(csv);
-      await new Promise((res) => setImmediate(res)); // lets a notebook kernel process an interrupt
+      await new Promise((res) => setImmediate(res)); // lets a notebook kernel breathe (interrupts, chart messages)
     }
     const summary: PpoSummary = {
       gold_sft: sftEval.gold,
@@ -393,18 +415,51 @@ export async function trainPpo(cfg: Config, inputs: PpoInputs, opts: RunPpoOptio
       seconds: (performance.now() - t0) / 1000,
     };
     trainer.log.toCsv(csv);
-    writeSummary(dir, summary as unknown as Record<string, unknown>);
-    await saveCheckpoint(ppoCheckpointDir(cfg), {
-      model: ac.policy,
-      tokenizer: inputs.tok,
-      config: { ...cfg, stage: "ppo", stage_hash: stageConfigHash(cfg, STAGE_SECTIONS.ppo) },
-      extra: summary,
-    });
-    return { summary, log: trainer.log, sftEval, policyEval };
+    writeSummary(runs, summary as unknown as Record<string, unknown>);
+    const dir = checkpointDir(cfg, "ppo");
+    await saveCheckpoint(dir, { model: ac.policy, tokenizer: inputs.tok, config: stageRecord(cfg, "ppo"), extra: { summary } });
+    log(`ppo done in ${summary.seconds.toFixed(0)} s: held-out gold ${summary.gold_sft.toFixed(3)} -> ${summary.gold_policy.toFixed(3)}, ` +
+      `KL ${summary.kl.toFixed(2)} nats, distinct-2 ${summary.distinct2_sft.toFixed(3)} -> ${summary.distinct2_policy.toFixed(3)}; saved ${dir}`);
+    ok = true;
+    return { model: ac.policy, tokenizer: inputs.tok, summary, metrics: trainer.log, trained: true, checkpointDir: dir, sftEval, policyEval };
   } finally {
     trainer.dispose();
-    ac.policy.dispose();
     ac.ref.dispose();
     ac.critic?.dispose();
+    if (!ok) ac.policy.dispose();
   }
+}
+
+/**
+ * The pipeline's stage ppo (tools/pipeline.ts): the SFT policy and the reward model (loaded from their checkpoints
+ * when they match this config, else trained), then PPO (always trained: use ensurePpo to reuse a checkpoint).
+ */
+export async function runPpo(cfg: Config, opts: RunPpoOptions = {}): Promise<PpoRun> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const sft = await ensureSft(cfg, { log });
+  let rm: RewardModelStage | undefined;
+  try {
+    rm = await ensureRewardModel(cfg, { log });
+    if (rm.tokenizer.vocabSize !== sft.tokenizer.vocabSize) throw new Error("runPpo: the SFT and reward-model checkpoints use different tokenizers");
+    return await trainPpo(cfg, { sft: sft.model, rm: rm.model, tok: sft.tokenizer, scoreStats: rm.scoreStats }, opts);
+  } finally {
+    sft.model.dispose();
+    rm?.model.dispose();
+  }
+}
+
+/**
+ * The PPO policy for this config: checkpoints/ppo when it was trained with the same seed and sections (tokenizer,
+ * model, pretrain, sft, rm, ppo), else runPpo. A loaded run has no evaluations in memory (summary.json has them).
+ */
+export async function ensurePpo(cfg: Config, opts: RunPpoOptions = {}): Promise<PpoRun> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const why = checkpointMismatch(cfg, "ppo");
+  if (!why) {
+    const r = loadStage<PpoSummary>(cfg, "ppo");
+    log(`ppo: loaded ${r.checkpointDir} (held-out gold ${r.summary?.gold_sft?.toFixed(3)} -> ${r.summary?.gold_policy?.toFixed(3)}, KL ${r.summary?.kl?.toFixed(2)})`);
+    return { ...r, sftEval: undefined, policyEval: undefined };
+  }
+  log(`ppo: training (${why})`);
+  return runPpo(cfg, opts);
 }

@@ -7,7 +7,7 @@ import { initBackend } from "../lib/backend";
 import { loadConfig, type PpoConfig } from "../lib/config";
 import { GPT, type ModelConfig } from "../lib/model";
 import { makeActorCritic, minibatchIndices, type ActorCritic, disposeActorCritic } from "../lib/ppo_update";
-import { distinctN, evaluatePolicy, PpoTrainer, type RewardFns } from "../lib/rlhf";
+import { distinctN, evaluatePolicy, PPO_METRICS, PpoTrainer, type RewardFns } from "../lib/rlhf";
 import { Rng } from "../lib/rng";
 import { Tokenizer } from "../lib/tokenizer";
 
@@ -76,6 +76,11 @@ describe("PPO loop on tiny random models", () => {
     const after = counts.slice(2);
     assert.ok(after.every((c) => c === after[0]), `numTensors drifted: ${counts.join(",")}`);
     assert.equal(s.trainer.log.length, 50);
+    // every row has exactly the documented columns, every value a finite number
+    for (const r of s.trainer.log.rows()) {
+      assert.deepEqual(Object.keys(r), ["step", ...PPO_METRICS]);
+      for (const k of PPO_METRICS) assert.ok(Number.isFinite(r[k]), `${k} = ${r[k]} at step ${r.step}`);
+    }
     teardown(s);
   });
 
