@@ -107,7 +107,10 @@ async function main(): Promise<void> {
     }
     console.log(`\n=== ${s.name} (${s.fn})`);
     const t = performance.now();
-    await fn(cfg);
+    const result = await fn(cfg);
+    // Stage results hold their model (tensors); free it before the next stage loads its own.
+    const model = (result as { model?: { dispose?: () => void } } | undefined)?.model;
+    if (typeof model?.dispose === "function") model.dispose();
     const wall = seconds(performance.now() - t);
     const dir = runDir(cfg, s.name);
     const summary = readSummary(dir);
