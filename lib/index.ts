@@ -12,3 +12,4 @@ export * from "./gae";
 export * from "./ppo";
 export * from "./reward";
 export * from "./rollout";
+export * from "./preferences";
