@@ -130,19 +130,50 @@ export function encodeSentence(tok: Tokenizer, text: string): Int32Array {
   return Int32Array.from([tok.bos, ...tok.encode(text), tok.eos]);
 }
 
+const tokenizerCache = new Map<string, Tokenizer>();
+
+/**
+ * The stage's tokenizer: trained on tokenizerTrainingText (deterministic), memoised per process so a notebook that
+ * shows the tokenizer and then calls ensurePretrained trains it once.
+ */
+export function buildTokenizer(cfg: Config): Tokenizer {
+  const key = JSON.stringify(cfg.tokenizer);
+  let tok = tokenizerCache.get(key);
+  if (!tok) {
+    const { train } = splitCorpus(loadCorpus());
+    tok = trainTokenizer(tokenizerTrainingText(train, loadReviews("train").map((r) => r.text)), cfg.tokenizer);
+    tokenizerCache.set(key, tok);
+  }
+  return tok;
+}
+
+/**
+ * The part of the training corpus a run can use: all of it when the run reads about as many tokens as it holds
+ * (course.yaml: ~1 epoch), else evenly spaced slices totalling ~8 characters per token the run will read, so a
+ * smoke run does not spend its seconds encoding 6 MB it never sees.
+ */
+export function corpusForRun(train: string, cfg: Config): string {
+  const p = cfg.pretrain;
+  const needChars = p.steps * p.batch_size * (cfg.model.context + 1) * (1 - p.review_fraction) * 8;
+  if (needChars >= train.length / 2) return train;
+  const chunks = 20, size = Math.ceil(Math.max(needChars, 200_000) / chunks), stride = Math.floor(train.length / chunks);
+  return Array.from({ length: chunks }, (_, i) => train.slice(i * stride, i * stride + size)).join("\n");
+}
+
 export function preparePretrainData(cfg: Config, log: (s: string) => void = () => {}): PretrainData {
   const t0 = Date.now();
-  const { train, val } = splitCorpus(loadCorpus());
+  const split = splitCorpus(loadCorpus());
   const rTrain = loadReviews("train"), rVal = loadReviews("val");
-  const tokenizer = trainTokenizer(tokenizerTrainingText(train, rTrain.map((r) => r.text)), cfg.tokenizer);
+  const tokenizer = buildTokenizer(cfg);
   const t1 = Date.now();
+  const train = corpusForRun(split.train, cfg), val = split.val;
   const corpusTrain = Int32Array.from(tokenizer.encode(train));
   const corpusVal = Int32Array.from(tokenizer.encode(val));
   const reviewsTrain = rTrain.map((r) => encodeSentence(tokenizer, r.text));
   const reviewsVal = rVal.map((r) => encodeSentence(tokenizer, r.text));
   const reviewChars = rTrain.reduce((s, r) => s + r.text.length, 0);
   const reviewToks = reviewsTrain.reduce((s, r) => s + r.length - 2, 0);
-  log(`tokenizer ${cfg.tokenizer.kind} (${tokenizer.vocabSize} tokens) trained in ${t1 - t0} ms; ` +
+  log(`tokenizer ${cfg.tokenizer.kind} (${tokenizer.vocabSize} tokens) ready in ${t1 - t0} ms; ` +
     `corpus ${train.length.toLocaleString("en-US")} chars -> ${corpusTrain.length.toLocaleString("en-US")} tokens ` +
     `(${(train.length / corpusTrain.length).toFixed(2)} chars/token), encoded in ${Date.now() - t1} ms`);
   return {
