@@ -1,11 +1,14 @@
 import { before, describe, it } from "node:test";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
 import { loadConfig } from "../lib/config";
 import { Labeller } from "../lib/labeller";
 import { GPT } from "../lib/model";
-import { Completion, PreferenceData, completionBatch, disposeBatch, labelPairs } from "../lib/preferences";
+import { Completion, PreferenceData, completionBatch, disposeBatch, labelPairs, parseCsv } from "../lib/preferences";
 import {
   applyMissingEosPenalty,
   bestThreshold,
@@ -14,8 +17,10 @@ import {
   clipScores,
   normalizeScores,
   pairwiseAccuracy,
+  ensureRewardModel,
   pearson,
   postprocessScores,
+  readRewardScoreStats,
   rewardBatches,
   scoreCompletions,
   scoreStats,
@@ -250,5 +255,43 @@ describe("trainRewardModel", () => {
     assert.ok(held >= 0.9, `held-out accuracy ${held}`);
     assert.equal(metrics.series("heldout_accuracy").x.at(-1), metrics.length, "evaluated at the last step");
     rm.dispose();
+  });
+});
+
+describe("ensureRewardModel (the stage, on smoke.yaml in a temporary folder)", () => {
+  it("trains and writes pairs.csv, metrics.csv, summary.json and the checkpoint; loads it when the config matches", async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "rm-stage-"));
+    try {
+      const base = loadConfig("config/smoke.yaml");
+      const cfg = { ...base, paths: { checkpoints: path.join(tmp, "ck"), runs: path.join(tmp, "runs") } };
+      const quiet = { log: () => {} };
+      const first = await ensureRewardModel(cfg, quiet);
+      assert.equal(first.trained, true);
+      assert.equal(first.model.head, "reward");
+      const runs = path.join(tmp, "runs", "rm");
+      const summary = JSON.parse(fs.readFileSync(path.join(runs, "summary.json"), "utf8"));
+      for (const k of ["heldout_accuracy", "labeller_ceiling", "human_label_agreement", "seconds"]) assert.equal(typeof summary[k], "number", k);
+      assert.ok(summary.labeller_ceiling >= 0.5 && summary.labeller_ceiling <= 1);
+      assert.equal(fs.readFileSync(path.join(runs, "metrics.csv"), "utf8").split("\n")[0], "step,loss,accuracy,lr,grad_norm,heldout_accuracy");
+      assert.equal(parseCsv(fs.readFileSync(path.join(runs, "pairs.csv"), "utf8")).length - 1, cfg.rm.prompts * (cfg.rm.completions_per_prompt * (cfg.rm.completions_per_prompt - 1)) / 2);
+      assert.deepEqual(readRewardScoreStats(cfg), first.scoreStats);
+      assert.ok(first.scoreStats.std > 0);
+
+      const second = await ensureRewardModel(cfg, quiet);
+      assert.equal(second.trained, false);
+      assert.deepEqual(second.data, first.data, "pairs read back from pairs.csv");
+      assert.deepEqual(second.scoreStats, first.scoreStats);
+      const some = first.data!.completions.slice(0, 6);
+      assertClose(scoreCompletions(second.model, some), Array.from(scoreCompletions(first.model, some)), 1e-6);
+      second.model.dispose();
+
+      const changed = { ...cfg, rm: { ...cfg.rm, lr: cfg.rm.lr * 2 } };
+      const third = await ensureRewardModel(changed, quiet);
+      assert.equal(third.trained, true, "an rm key changed: retrained");
+      third.model.dispose();
+      first.model.dispose();
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });
