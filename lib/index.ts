@@ -13,3 +13,5 @@ export * from "./ppo";
 export * from "./reward";
 export * from "./rollout";
 export * from "./preferences";
+export * from "./ppo_update";
+export * from "./rlhf";
