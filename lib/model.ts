@@ -139,7 +139,9 @@ export class GPT {
       let values: Float32Array;
       if (init === "normal") values = rng.fork(name).normalArray(size, 0, s);
       else values = new Float32Array(size).fill(init === "ones" ? 1 : 0);
-      const v = tf.variable(tf.tensor(values, shape, "float32"), trainable, this.prefix + name);
+      const initial = tf.tensor(values, shape, "float32");
+      const v = tf.variable(initial, trainable, this.prefix + name);
+      initial.dispose(); // the variable keeps its own reference to the data; the initial tensor would leak otherwise
       this.vars.set(name, v);
       return v;
     };

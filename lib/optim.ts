@@ -43,8 +43,15 @@ export class AdamW {
     for (const x of vars) {
       if (this.m.has(x.name)) throw new Error(`AdamW: variable "${x.name}" given twice`);
       // Slots are created up front (not lazily inside a caller's tidy) and are not trainable.
-      this.m.set(x.name, tf.variable(tf.zerosLike(x), false, `${x.name}/adam_m`));
-      this.v.set(x.name, tf.variable(tf.zerosLike(x), false, `${x.name}/adam_v`));
+      // tf.variable shares the initial tensor's data; dispose the initial tensor or it leaks.
+      const slot = (suffix: string) => {
+        const z = tf.zerosLike(x);
+        const s = tf.variable(z, false, `${x.name}/${suffix}`);
+        z.dispose();
+        return s;
+      };
+      this.m.set(x.name, slot("adam_m"));
+      this.v.set(x.name, slot("adam_v"));
       this.decays.set(x.name, decay(x.name, x));
     }
   }

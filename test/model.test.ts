@@ -228,3 +228,13 @@ test("wasm backend gives the native logits and gradients (child process, TFJS_BA
     assert.ok(Math.abs(gv - b.g[k][i]) < 1e-4, `${m.logicalName(v)}[${i}]: ${gv} vs ${b.g[k][i]}`)));
   m.dispose();
 });
+
+test("construct, clone and dispose return the tensor count to where it was (no leaked initial values)", () => {
+  const n0 = tf.memory().numTensors;
+  const m = new GPT(cfg, { seed: 1, head: "value" });
+  assert.equal(tf.memory().numTensors, n0 + m.trainableVariables().length + 1); // variables + the causal mask
+  const c = m.clone({ head: "reward" });
+  c.dispose();
+  m.dispose();
+  assert.equal(tf.memory().numTensors, n0);
+});

@@ -100,3 +100,13 @@ test("trainStep lowers a quadratic, returns loss and pre-clip norm, keeps tensor
   opt.dispose();
   x.dispose();
 });
+
+test("AdamW slots: two per variable while alive, none after dispose", () => {
+  const a = tf.variable(tf.zeros([3, 2]), true, "optim_test_slots");
+  const n0 = tf.memory().numTensors;
+  const opt = new AdamW([a]);
+  assert.equal(tf.memory().numTensors, n0 + 2);
+  opt.dispose();
+  assert.equal(tf.memory().numTensors, n0);
+  a.dispose();
+});
