@@ -14,6 +14,7 @@ import { AdamW, lrAt, trainStep } from "./optim";
 import {
   Completion,
   PreferenceData,
+  PreferencePair,
   allPairs,
   completionBatch,
   describePairs,
@@ -198,24 +199,33 @@ export interface RewardTrainOptions {
   log?: (line: string) => void;
 }
 
-/** The batches of one run: for each step, the prompt groups it trains on (all epochs, shuffled per epoch). */
-export function rewardBatches(data: PreferenceData, c: Pick<RmConfig, "epochs" | "batch_size" | "completions_per_prompt">, rng: Rng): number[][][] {
-  // group -> completion indices (a group's completions are contiguous and its pairs share the split)
-  const byGroup = new Map<number, number[]>();
+/** The training pairs by prompt group, with the completions they use (each once, in index order). */
+export function trainGroups(data: PreferenceData): Map<number, { completions: number[]; pairs: PreferencePair[] }> {
+  const out = new Map<number, { completions: number[]; pairs: PreferencePair[] }>();
   for (const q of data.pairs) {
     if (q.split !== "train") continue;
-    const g = byGroup.get(q.group) ?? [];
-    for (const i of [q.chosen, q.rejected]) if (!g.includes(i)) g.push(i);
-    byGroup.set(q.group, g);
+    let g = out.get(q.group);
+    if (!g) out.set(q.group, (g = { completions: [], pairs: [] }));
+    g.pairs.push(q);
+    for (const i of [q.chosen, q.rejected]) if (!g.completions.includes(i)) g.completions.push(i);
   }
-  const groups = [...byGroup.keys()].sort((a, b) => a - b);
+  for (const g of out.values()) g.completions.sort((x, y) => x - y);
+  return out;
+}
+
+/**
+ * The plan of a run: for each step, the prompt groups it trains on. Every epoch visits every training group once,
+ * in a fresh shuffled order; a step takes round(batch_size / pairs per group) groups (at least one), so batch_size
+ * counts comparisons, as in the Bradley-Terry loss.
+ */
+export function rewardBatches(data: PreferenceData, c: Pick<RmConfig, "epochs" | "batch_size" | "completions_per_prompt">, rng: Rng): number[][] {
+  const groups = [...trainGroups(data).keys()].sort((a, b) => a - b);
   if (groups.length === 0) throw new Error("rewardBatches: no training pairs");
-  const pairsPerGroup = allPairs(c.completions_per_prompt).length;
-  const groupsPerStep = Math.max(1, Math.round(c.batch_size / pairsPerGroup));
-  const steps: number[][][] = [];
+  const groupsPerStep = Math.max(1, Math.round(c.batch_size / allPairs(c.completions_per_prompt).length));
+  const steps: number[][] = [];
   for (let e = 0; e < c.epochs; e++) {
     const order = rng.shuffle(groups.slice());
-    for (let s = 0; s < order.length; s += groupsPerStep) steps.push(order.slice(s, s + groupsPerStep).map((g) => byGroup.get(g)!));
+    for (let s = 0; s < order.length; s += groupsPerStep) steps.push(order.slice(s, s + groupsPerStep));
   }
   return steps;
 }
@@ -223,45 +233,45 @@ export function rewardBatches(data: PreferenceData, c: Pick<RmConfig, "epochs" |
 /**
  * Trains rm (a GPT with head "reward") on the train pairs with the Bradley-Terry loss, AdamW and the warmup + cosine
  * schedule; held-out pairwise accuracy every eval_every steps and at the end. Metrics rows: step, loss, accuracy
- * (on the step's batch), heldout_accuracy, lr, grad_norm.
+ * (on the step's batch), lr, grad_norm, heldout_accuracy (at eval steps).
  */
 export function trainRewardModel(rm: GPT, data: PreferenceData, c: RmConfig, opts: RewardTrainOptions): MetricsLog {
   if (rm.head !== "reward") throw new Error(`trainRewardModel: the model's head is "${rm.head}", expected "reward"`);
-  const batches = rewardBatches(data, c, opts.rng.fork("batches"));
-  const steps = batches.length;
+  const groups = trainGroups(data);
+  const plan = rewardBatches(data, c, opts.rng.fork("batches"));
+  const steps = plan.length;
   const vars = rm.trainableVariables();
   const opt = new AdamW(vars, { weightDecay: c.weight_decay });
   const metrics = new MetricsLog("rm");
-  const pairsOf = new Map<number, { chosen: number; rejected: number }[]>();
-  for (const q of data.pairs) if (q.split === "train") (pairsOf.get(q.chosen) ?? pairsOf.set(q.chosen, []).get(q.chosen)!).push(q);
   try {
     for (let step = 0; step < steps; step++) {
-      const rows = batches[step].flat();
-      const local = new Map(rows.map((ci, j) => [ci, j]));
-      const cIdx: number[] = [], rIdx: number[] = [];
-      for (const ci of rows) for (const q of pairsOf.get(ci) ?? []) if (local.has(q.rejected)) { cIdx.push(local.get(ci)!); rIdx.push(local.get(q.rejected)!); }
+      // The step's completions, each scored once, and its pairs as positions in that batch.
+      const rows = plan[step].flatMap((g) => groups.get(g)!.completions);
+      const row = new Map(rows.map((ci, j) => [ci, j]));
+      const pairs = plan[step].flatMap((g) => groups.get(g)!.pairs);
       const batch = completionBatch(data.completions, rows);
-      const ci = tf.tensor1d(cIdx, "int32"), ri = tf.tensor1d(rIdx, "int32");
+      const ci = tf.tensor1d(pairs.map((q) => row.get(q.chosen)!), "int32");
+      const ri = tf.tensor1d(pairs.map((q) => row.get(q.rejected)!), "int32");
       const lr = lrAt(step, { lr: c.lr, steps, warmup_steps: c.warmup_steps, min_lr_ratio: c.min_lr_ratio });
       let margin: tf.Tensor1D | undefined;
       const { loss, gradNorm } = trainStep(vars, () => {
-        const s = rewardScores(rm, batch, { training: true });
+        const s = rewardScores(rm, batch, { training: true }); // [rows], read at each row's last real token
         const chosen = tf.gather(s, ci) as tf.Tensor1D, rejected = tf.gather(s, ri) as tf.Tensor1D;
-        margin = tf.keep(tf.sub(chosen, rejected)) as tf.Tensor1D;
+        margin = tf.keep(tf.sub(chosen, rejected)) as tf.Tensor1D; // for the batch accuracy
         return bradleyTerryLoss(chosen, rejected);
       }, opt, { lr, gradClip: c.grad_clip });
       const m = margin!.dataSync();
-      let acc = 0;
-      for (const v of m) acc += v > 0 ? 1 : v === 0 ? 0.5 : 0;
+      let right = 0;
+      for (const v of m) right += v > 0 ? 1 : v === 0 ? 0.5 : 0;
       tf.dispose([margin!, ci, ri]);
       disposeBatch(batch);
-      const row: Record<string, number> = { loss, accuracy: acc / m.length, lr, grad_norm: gradNorm };
+      const values: Record<string, number> = { loss, accuracy: right / m.length, lr, grad_norm: gradNorm };
       if ((step + 1) % c.eval_every === 0 || step === steps - 1) {
-        row.heldout_accuracy = splitAccuracy(data, heldoutScores(rm, data), "heldout");
-        opts.log?.(`rm step ${step + 1}/${steps} | loss ${loss.toFixed(4)} | heldout_accuracy ${row.heldout_accuracy.toFixed(4)} | lr ${lr.toExponential(2)}`);
+        values.heldout_accuracy = splitAccuracy(data, heldoutScores(rm, data), "heldout");
+        opts.log?.(`rm step ${step + 1}/${steps} | loss ${loss.toFixed(4)} | heldout_accuracy ${values.heldout_accuracy.toFixed(4)} | lr ${lr.toExponential(2)}`);
       }
-      metrics.log(step + 1, row);
-      opts.onStep?.(step + 1, row);
+      metrics.log(step + 1, values);
+      opts.onStep?.(step + 1, values);
     }
   } finally {
     opt.dispose();

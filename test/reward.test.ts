@@ -27,6 +27,7 @@ import {
   splitAccuracy,
   squashScores,
   thresholdAccuracy,
+  trainGroups,
   trainRewardModel,
   worstErrors,
 } from "../lib/reward";
@@ -221,10 +222,13 @@ describe("reward model evaluation helpers", () => {
     const steps = rewardBatches(d, { epochs: 2, batch_size: 6, completions_per_prompt: 3 }, new Rng(1));
     assert.equal(steps.length, 8);
     for (const e of [steps.slice(0, 4), steps.slice(4)]) {
-      const seen = e.flat().map((g) => d.completions[g[0]].group).sort((a, b) => a - b);
-      assert.deepEqual(seen, [0, 1, 2, 4, 5, 6, 8, 9]);
-      for (const g of e.flat()) assert.equal(g.length, 3);
+      assert.deepEqual(e.flat().sort((a, b) => a - b), [0, 1, 2, 4, 5, 6, 8, 9]);
+      for (const s of e) assert.equal(s.length, 2);
     }
+    assert.notDeepEqual(steps.slice(0, 4), steps.slice(4), "reshuffled each epoch");
+    const g4 = trainGroups(d).get(4)!;
+    assert.deepEqual(g4.completions, [12, 13, 14]);
+    assert.equal(g4.pairs.length, 3);
   });
 });
 
