@@ -14,7 +14,8 @@
 //                                   once per page so these render offline).
 // Live updates use the Jupyter display_id mechanism (tslab's newDisplay() uses it too): the first draw sends
 // display_data with a display_id, later draws send update_display_data, which JupyterLab and nbclient apply in place,
-// so the executed notebook keeps the final chart. tslab's public display.raw() sends one MIME type per message, so
+// so the executed notebook keeps the final chart. (JupyterLab's plotly renderer ignores updates to a drawn graph, so
+// each redraw first swaps in a same-height placeholder: see ChartHandle.redraw.) tslab's public display.raw() sends one MIME type per message, so
 // this module writes the message through tslab's kernel-side writer to send both at once.
 // Outside a tslab kernel (CLI, tests) show() draws nothing; figures can still be saved as HTML with saveHtml().
 // A training loop that never awaits still updates the chart (zeromq sends from its own thread), but an occasional
@@ -157,6 +158,14 @@ export function display(fig: Figure): ChartHandle {
     redraw(next: Figure): boolean {
       const write = kernelWriter();
       if (!write) return false;
+      if (shown) {
+        // JupyterLab reuses an output's renderer when the MIME type is unchanged, and the plotly renderer ignores new
+        // data once its graph exists (renderModel returns early). A placeholder of another MIME type first makes
+        // JupyterLab replace the renderer, so the next message draws afresh. Same height, so the page does not jump.
+        const h = withDefaults(next).layout?.height ?? 360;
+        const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="10" height="${h}"></svg>`;
+        write({ data: { "image/svg+xml": svg, "text/plain": "(redrawing)" }, metadata: {}, transient: { display_id: id } }, true);
+      }
       write({ data: bundle(next, htmlId), metadata: {}, transient: { display_id: id } }, shown);
       shown = true;
       return true;

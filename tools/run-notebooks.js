@@ -47,6 +47,15 @@ class Executor(ExecutePreprocessor):
                 text = c.get("text") or (str(c.get("ename")) + ": " + str(c.get("evalue")))
                 sys.stderr.write("LATE OUTPUT of an earlier cell: " + text + "\\n")
 
+    # The kernel runs in its own session (jupyter_client starts it so), out of reach of a process-group kill: tell the
+    # Node side its pid so a timed-out run can stop it too.
+    async def async_start_new_kernel(self, **kwargs):
+        await super().async_start_new_kernel(**kwargs)
+        pid = getattr(getattr(self.km, "provisioner", None), "pid", None)
+        if pid:
+            sys.stderr.write("KERNEL_PID %d\\n" % pid)
+            sys.stderr.flush()
+
 src, out, timeout, cwd = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 nb = nbformat.read(src, as_version=4)
 ep = Executor(timeout=timeout, kernel_name="tslab")
@@ -54,8 +63,10 @@ status = "ok"
 try:
     ep.preprocess(nb, {"metadata": {"path": cwd}})
 except Exception as e:  # CellExecutionError, CellTimeoutError, DeadKernelError ...
-    lines = str(e).strip().splitlines()
-    status = type(e).__name__ + (": " + lines[-1][:500] if lines else "")
+    lines = [l for l in str(e).strip().splitlines() if l.strip() and set(l.strip()) != {"-"}]
+    # a timeout's message starts with what happened; an execution error's ends with the exception
+    line = (lines[0] if type(e).__name__ == "CellTimeoutError" else lines[-1]) if lines else ""
+    status = type(e).__name__ + (": " + line[:500] if line else "")
 finally:
     nbformat.write(nb, out)
 print("EXECUTOR_STATUS " + json.dumps(status))
@@ -101,13 +112,17 @@ function countCharts(nb) {
   return n;
 }
 
-function killGroup(child) {
-  try {
-    process.kill(-child.pid, "SIGKILL");
-  } catch {
-    /* already gone */
+function killGroup(child, kernelPid) {
+  for (const pid of [-child.pid, kernelPid, kernelPid && -kernelPid]) {
+    if (!pid) continue;
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      /* already gone */
+    }
   }
 }
+const kernelPidOf = (log) => Number((/KERNEL_PID (\d+)/.exec(log) || [])[1]) || undefined;
 
 /** Runs one notebook; resolves to {name, ok, seconds, problems, charts, output}. */
 function runNotebook(file, opts) {
@@ -120,7 +135,7 @@ function runNotebook(file, opts) {
   return new Promise((resolve) => {
     const child = cp.spawn(VENV_PY, ["-c", EXECUTOR, file, out, String(opts.timeout), path.dirname(path.resolve(file))], {
       cwd: ROOT,
-      env: { ...process.env, RLHF_CONFIG: opts.config, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL || "2", JUPYTER_PLATFORM_DIRS: "1" },
+      env: { ...process.env, RLHF_CONFIG: opts.config, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL || "2", JUPYTER_PLATFORM_DIRS: "1", JUPYTER_RUNTIME_DIR: process.env.JUPYTER_RUNTIME_DIR || path.join(ROOT, ".cache", "jupyter-runtime") },
       detached: true, // its own process group: the kernel is killed with it on timeout
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -130,11 +145,11 @@ function runNotebook(file, opts) {
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      killGroup(child);
+      killGroup(child, kernelPidOf(log));
     }, opts.timeout * 1000 + 30000); // the executor's own cell timeout fires first; this is the backstop
     child.on("close", (code) => {
       clearTimeout(timer);
-      killGroup(child); // a kernel that outlived its client
+      if (timedOut || code !== 0) killGroup(child, kernelPidOf(log)); // a kernel that outlived its client
       const seconds = (Date.now() - t0) / 1000;
       const problems = [];
       const m = /EXECUTOR_STATUS (.*)/.exec(log);
