@@ -2,7 +2,9 @@
 // on a free loopback port, opens a notebook in headless Chromium (Debian `chromium` driven by npm `playwright-core`;
 // `npx playwright install` cannot download browsers offline), runs all cells with the tslab kernel, checks that a
 // plotly chart rendered (`svg.main-svg`) and that no cell printed an error, saves screenshots under runs/browser/,
-// and stops JupyterLab by its process group.
+// and stops JupyterLab (kernels through its API, then its process group). Then, when the notebook runner has left
+// an executed copy in runs/notebooks/, exports it (tools/export-html.js) and checks the page draws its charts with
+// the network cut off.
 //   node --import tsx tools/browser-test.ts [notebooks/00_setup.ipynb] [--expect-text "tensors alive"]
 // Environment: CHROMIUM_PATH (default /usr/bin/chromium), BROWSER_TEST_TIMEOUT seconds (default 300).
 // JupyterLab runs with its own throw-away settings dir (autosave off), so the committed notebook is not rewritten;
@@ -206,7 +208,40 @@ async function main(): Promise<void> {
       throw new Error(`${notebook} was modified by JupyterLab during the test (restored)`);
     }
   }
+  await checkExport();
   log(`PASS (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+}
+
+/**
+ * The exported HTML of the executed notebook (runs/notebooks/, written by the notebook runner) must draw its charts
+ * with the network cut off: every non-file request is aborted.
+ */
+async function checkExport(): Promise<void> {
+  const executed = path.join(ROOT, "runs", "notebooks", path.basename(notebook));
+  if (!fs.existsSync(executed)) {
+    log(`export check skipped: ${path.relative(ROOT, executed)} not found (npm run test:notebooks writes it)`);
+    return;
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { exportNotebook } = require("./export-html.js") as { exportNotebook(file: string, outDir: string): string };
+  const html = exportNotebook(executed, path.join(ROOT, "exports"));
+  const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    let blocked = 0;
+    await page.route("**/*", (r) => (r.request().url().startsWith("file:") ? r.continue() : (blocked++, r.abort())));
+    await page.goto(`file://${html}`);
+    await page.waitForSelector(".rlhf-plot svg.main-svg", { timeout: 60_000 });
+    const charts = await page.locator(".rlhf-plot .main-svg").count();
+    const plot = page.locator(".rlhf-plot").first();
+    await plot.scrollIntoViewIfNeeded();
+    const shot = path.join(OUT, `${path.basename(notebook, ".ipynb")}-export.png`);
+    await page.screenshot({ path: shot });
+    log(`exported ${path.relative(ROOT, html)} draws its charts offline (${blocked} network requests blocked); ${path.relative(ROOT, shot)}`);
+    if (charts < 1) throw new Error("exported HTML has no rendered chart");
+  } finally {
+    await browser.close();
+  }
 }
 
 main().then(
