@@ -79,7 +79,7 @@ async function main() {
       const code = runInherit(
         process.execPath,
         ["--import", "tsx", "--test", "--test-reporter=spec", "--test-reporter-destination=stdout", "--test-reporter=tap", `--test-reporter-destination=${tap}`, ...files],
-        { env: { RLHF_CONFIG: process.env.RLHF_CONFIG || "config/smoke.yaml" }, timeoutMs: 30 * 60 * 1000 },
+        { timeoutMs: 30 * 60 * 1000 },
       );
       const text = fs.existsSync(tap) ? fs.readFileSync(tap, "utf8") : "";
       const count = (k) => Number((new RegExp(`^# ${k} (\\d+)`, "m").exec(text) || [])[1] || 0);
