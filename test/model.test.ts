@@ -2,7 +2,7 @@ import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
-import { GPT, ModelConfig, crossEntropy, disposeCache, gelu, tokenLogProbs } from "../lib/model";
+import { GPT, ModelConfig, crossEntropy, disposeCache, gelu, layerNorm, tokenLogProbs } from "../lib/model";
 
 before(async () => {
   await initBackend();
@@ -39,11 +39,27 @@ test("same seed, same weights; names are stable and logical", () => {
   [a, b, c].forEach((m) => m.dispose());
 });
 
-test("gelu matches the tanh formula at known points", () => {
-  const y = gelu(tf.tensor1d([-2, 0, 1, 3])).dataSync();
-  const ref = [-2, 0, 1, 3].map((x) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3))));
-  ref.forEach((r, i) => assert.ok(Math.abs(y[i] - r) < 1e-6));
-  assert.ok(Math.abs(ref[2] - 0.8412) < 1e-3);
+test("gelu is x * sigmoid(1.702 x), within 0.02 of the exact GELU", () => {
+  const xs = [-3, -2, -0.5, 0, 0.5, 1, 3];
+  const y = gelu(tf.tensor1d(xs)).dataSync();
+  xs.forEach((x, i) => {
+    assert.ok(Math.abs(y[i] - x / (1 + Math.exp(-1.702 * x))) < 1e-6);
+    const erfGelu = 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+    assert.ok(Math.abs(y[i] - erfGelu) < 0.021, `x ${x}: ${y[i]} vs ${erfGelu}`);
+  });
+});
+
+test("the hand-written cross-entropy gradient equals softmax - onehot (and autodiff of logSoftmax)", () => {
+  const logits = tf.tensor3d([[[1, 2, 3], [0.5, -1, 0]]]);
+  const targets = tf.tensor2d([[2, 0]], undefined, "int32");
+  const w = tf.tensor2d([[0.3, 0.7]]);
+  const g = tf.grad((l: tf.Tensor) => tf.sum(tf.mul(tokenLogProbs(l as tf.Tensor3D, targets), w)))(logits);
+  const ref = tf.grad((l: tf.Tensor) => tf.sum(tf.mul(tf.sum(tf.mul(tf.logSoftmax(l), tf.oneHot(targets, 3).toFloat()), -1), w)))(logits);
+  assert.ok(maxAbsDiff(g, ref) < 1e-6);
+  // By hand for the first position: w * (onehot - softmax).
+  const e = [1, 2, 3].map(Math.exp), z = e[0] + e[1] + e[2];
+  const g0 = (g.arraySync() as number[][][])[0][0];
+  [0, 0, 1].forEach((oh, k) => assert.ok(Math.abs(g0[k] - 0.3 * (oh - e[k] / z)) < 1e-6));
 });
 
 test("cross-entropy equals -log softmax by hand; mask selects positions", () => {
@@ -237,4 +253,19 @@ test("construct, clone and dispose return the tensor count to where it was (no l
   c.dispose();
   m.dispose();
   assert.equal(tf.memory().numTensors, n0);
+});
+
+test("LayerNorm's hand-written gradient equals autodiff through tf.moments", () => {
+  const D = 8;
+  const x = tf.randomNormal([2, 3, D], 0.5, 2, "float32", 3);
+  const gamma = tf.randomNormal([D], 1, 0.3, "float32", 1), beta = tf.randomNormal([D], 0, 0.3, "float32", 2);
+  const w = tf.randomNormal([2, 3, D], 0, 1, "float32", 4); // a generic upstream gradient
+  const ref = (xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+    const { mean, variance } = tf.moments(xx, -1, true);
+    return tf.add(tf.mul(tf.div(tf.sub(xx, mean), tf.sqrt(tf.add(variance, 1e-5))), g), b);
+  };
+  assert.ok(maxAbsDiff(layerNorm(x, gamma, beta), ref(x, gamma, beta)) < 1e-5);
+  const g1 = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(layerNorm(a, b, c), w)))([x, gamma, beta]);
+  const g2 = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(ref(a, b, c), w)))([x, gamma, beta]);
+  g1.forEach((g, i) => assert.ok(maxAbsDiff(g, g2[i]) < 1e-4, `input ${i}: ${maxAbsDiff(g, g2[i])}`));
 });

@@ -101,12 +101,16 @@ test("trainStep lowers a quadratic, returns loss and pre-clip norm, keeps tensor
   x.dispose();
 });
 
-test("AdamW slots: two per variable while alive, none after dispose", () => {
-  const a = tf.variable(tf.zeros([3, 2]), true, "optim_test_slots");
+test("AdamW state: flat m and v plus the decay mask while alive (3 tensors), none after dispose", () => {
+  const a = tf.variable(tf.zeros([3, 2]), true, "optim_test_slots_a");
+  const b = tf.variable(tf.zeros([4]), true, "optim_test_slots_b");
   const n0 = tf.memory().numTensors;
-  const opt = new AdamW([a]);
-  assert.equal(tf.memory().numTensors, n0 + 2);
+  const opt = new AdamW([a, b], { weightDecay: 0.1 });
+  assert.equal(tf.memory().numTensors, n0 + 3);
+  opt.step({ [a.name]: tf.ones([3, 2]), [b.name]: tf.ones([4]) }, 0.1);
+  assert.equal(tf.memory().numTensors, n0 + 3 + 2); // + the two gradient tensors made above
   opt.dispose();
-  assert.equal(tf.memory().numTensors, n0);
+  assert.equal(tf.memory().numTensors, n0 + 2);
   a.dispose();
+  b.dispose();
 });
