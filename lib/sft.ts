@@ -81,6 +81,7 @@ export function sftLoss(model: GPT, x: tf.Tensor2D, y: tf.Tensor2D, mask: tf.Ten
 /** Response-token-weighted mean loss over all examples (dropout off). */
 export function sftEvalLoss(model: GPT, examples: SftExample[], pad: number, batchSize = 64): number {
   let sum = 0, n = 0;
+  examples = [...examples].sort((a, b) => a.ids.length - b.ids.length); // less padding; the mean is order-free
   for (let i = 0; i < examples.length; i += batchSize) {
     const { x, y, mask } = sftBatch(examples.slice(i, i + batchSize), pad);
     const m = mask.sum().dataSync()[0];
@@ -89,6 +90,23 @@ export function sftEvalLoss(model: GPT, examples: SftExample[], pad: number, bat
     tf.dispose([x, y, mask]);
   }
   return sum / n;
+}
+
+/**
+ * One epoch of batches (indices into examples), grouped by length: shuffle, cut into chunks of 8 batches, sort each
+ * chunk by length, cut it into batches, shuffle the batch order. A batch is padded to its longest example, so random
+ * batches of review sentences (5 to 60 tokens) waste about half their compute on padding; grouped ones very little.
+ * (Hugging Face's group_by_length does the same.) The last incomplete batch of an epoch is dropped.
+ */
+export function lengthGroupedBatches(examples: SftExample[], batchSize: number, rng: Rng): number[][] {
+  const perm = rng.permutation(examples.length);
+  const chunk = batchSize * 8;
+  const batches: number[][] = [];
+  for (let c = 0; c + batchSize <= perm.length; c += chunk) {
+    const part = perm.slice(c, c + chunk).sort((a, b) => examples[a].ids.length - examples[b].ids.length);
+    for (let b = 0; b + batchSize <= part.length; b += batchSize) batches.push(part.slice(b, b + batchSize));
+  }
+  return rng.shuffle(batches);
 }
 
 export interface SftData {
@@ -136,13 +154,13 @@ export async function trainSft(cfg: Config, cb: StageCallbacks = {}, base?: Stag
   const valBefore = sftEvalLoss(model, data.val, tokenizer.pad);
   log(`sft: held-out loss before ${valBefore.toFixed(3)}`);
   let valLoss = valBefore;
-  let perm: number[] = [];
+  let queue: number[][] = [];
   let tokens = 0;
   const tTrain = Date.now();
   try {
     for (let step = 0; step < s.steps; step++) {
-      if (perm.length < s.batch_size) perm = perm.concat(order.permutation(data.train.length)); // epoch boundary
-      const batch = perm.splice(0, s.batch_size).map((i) => data.train[i]);
+      if (queue.length === 0) queue = lengthGroupedBatches(data.train, s.batch_size, order); // a new epoch
+      const batch = queue.shift()!.map((i) => data.train[i]);
       const { x, y, mask } = sftBatch(batch, tokenizer.pad);
       const lr = lrAt(step, s);
       const { loss, gradNorm } = trainStep(vars, () => sftLoss(model, x, y, mask, true), opt, { lr, gradClip: s.grad_clip });

@@ -174,3 +174,19 @@ test("ensureSft trains pretrain + SFT once, writes checkpoints and runs, then re
   assert.equal(pre.trained, false);
   [first.model, again.model, pre.model].forEach((m) => m.dispose());
 });
+
+test("length-grouped batches: every index at most once per epoch, full batches, less padding than random batches", () => {
+  const { Rng } = require("../lib/rng") as typeof import("../lib/rng");
+  const { lengthGroupedBatches } = require("../lib/sft") as typeof import("../lib/sft");
+  const rng = new Rng(1);
+  const examples = Array.from({ length: 100 }, (_, i) => ({ demo: demo("a", " b"), ids: new Array(3 + ((i * 37) % 50)).fill(1), promptLen: 2 }));
+  const batches = lengthGroupedBatches(examples, 8, rng);
+  const seen = batches.flat();
+  assert.equal(new Set(seen).size, seen.length);
+  assert.ok(batches.every((b) => b.length === 8));
+  assert.equal(seen.length, 96); // chunks of 64: 8 batches, then 36 -> 4 batches; 4 examples wait for the next epoch
+  const padded = (bs: number[][]) => bs.reduce((s, b) => s + b.length * Math.max(...b.map((i) => examples[i].ids.length)), 0);
+  const random = new Rng(1).permutation(100).slice(0, seen.length);
+  const randomBatches = Array.from({ length: batches.length }, (_, k) => random.slice(k * 8, k * 8 + 8));
+  assert.ok(padded(batches) < 0.8 * padded(randomBatches), `${padded(batches)} vs ${padded(randomBatches)}`);
+});
