@@ -111,7 +111,9 @@ export const tokenNll = tf.customGrad((...args: unknown[]) => {
     value: tf.neg(tf.sum(tf.mul(logp, oneHot), -1)),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [lp, oh] = saved;
-      return [tf.mul(tf.expandDims(dy, -1), tf.sub(tf.exp(lp), oh)), tf.zerosLike(targets)];
+      // zeros by shape, not zerosLike(targets): targets may have been disposed by the time the gradient runs (a
+      // caller's tidy made it, e.g. scoreResponses' toInt() inside PPO's variableGrads); only saved tensors survive.
+      return [tf.mul(tf.expandDims(dy, -1), tf.sub(tf.exp(lp), oh)), tf.zeros(targets.shape, targets.dtype)];
     },
   };
 }) as (logits: tf.Tensor3D, targets: tf.Tensor2D) => tf.Tensor2D;
