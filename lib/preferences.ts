@@ -205,30 +205,33 @@ export function samplePreferencePairs(policy: GPT, tok: Tokenizer, prompts: stri
 // Tensors
 
 /**
- * The token batch of some completions (by index), in the rollout layout (lib/rollout.ts) that rewardScores reads:
- *   queries [n,P] BOS + prompt, LEFT-padded with PAD; responses [n,T] the sampled tokens, RIGHT-padded; masks 1 = real.
- * P and T are the longest prompt and response among them, so each row's padding differs with its lengths.
+ * The token batch of some completions (by index) for rewardScores, which reads [queries ; responses] at each row's
+ * last real token. Each row [BOS prompt response] is PACKED and LEFT-padded to the longest row, L tokens:
+ *   queries [n, L-1]  every token but the last (PAD on the left);   responses [n, 1]  the last token (EOS, if emitted)
+ * Packing, rather than the rollout's prompt | response layout, keeps the batch as narrow as its longest row (the
+ * rollout layout is as wide as the longest prompt plus the longest response, which can exceed the context when rows
+ * of different rollouts meet). The model sees the same thing either way: padded keys are masked out of attention and
+ * positions count real tokens only, so the scores are equal (test/reward.test.ts checks it).
  */
 export function completionBatch(completions: Completion[], indices: number[]): ScoredBatch {
   if (indices.length === 0) throw new Error("completionBatch: no completions");
-  const rows = indices.map((i) => completions[i]);
+  const rows = indices.map((i) => [...completions[i].promptIds, ...completions[i].responseIds]);
   const n = rows.length;
-  const P = Math.max(...rows.map((r) => r.promptIds.length));
-  const T = Math.max(...rows.map((r) => r.responseIds.length));
-  const q = new Int32Array(n * P).fill(PAD), qm = new Float32Array(n * P);
-  const resp = new Int32Array(n * T).fill(PAD), m = new Float32Array(n * T);
+  const L = Math.max(...rows.map((r) => r.length));
+  if (L < 2) throw new Error("completionBatch: a row needs at least 2 tokens (BOS and one more)");
+  const q = new Int32Array(n * (L - 1)).fill(PAD), qm = new Float32Array(n * (L - 1));
+  const last = new Int32Array(n);
   rows.forEach((r, b) => {
-    const off = b * P + (P - r.promptIds.length);
-    q.set(r.promptIds, off);
-    qm.fill(1, off, (b + 1) * P);
-    resp.set(r.responseIds, b * T);
-    m.fill(1, b * T, b * T + r.responseIds.length);
+    const off = b * (L - 1) + (L - r.length); // left padding
+    q.set(r.slice(0, -1), off);
+    qm.fill(1, off, (b + 1) * (L - 1));
+    last[b] = r[r.length - 1];
   });
   return {
-    queries: tf.tensor2d(q, [n, P], "int32"),
-    queryMask: tf.tensor2d(qm, [n, P]),
-    responses: tf.tensor2d(resp, [n, T], "int32"),
-    mask: tf.tensor2d(m, [n, T]),
+    queries: tf.tensor2d(q, [n, L - 1], "int32"),
+    queryMask: tf.tensor2d(qm, [n, L - 1]),
+    responses: tf.tensor2d(last, [n, 1], "int32"),
+    mask: tf.ones([n, 1]) as tf.Tensor2D,
   };
 }
 

@@ -151,22 +151,28 @@ describe("reward model scores", () => {
         return s.dataSync()[ids.length - 1];
       });
     });
-    // The three together: row 0 has left padding 12 in its prompt, row 1 right padding 7 in its response, ...
+    // The three together, packed (lib/preferences completionBatch): rows 1 and 2 get left padding.
     const together = scoreCompletions(rm, completions);
     for (let i = 0; i < 3; i++) assert.ok(Math.abs(together[i] - alone[i]) < 1e-5, `row ${i}: ${together[i]} vs ${alone[i]}`);
-    // ... and garbage in the padded positions (mask 0) changes nothing.
-    const b = completionBatch(completions, [0, 1, 2]);
-    // padded positions get token 37 ("%") instead of PAD
-    const garbage = (t: tf.Tensor2D, m: tf.Tensor2D) =>
-      tf.tidy(() => tf.add(tf.mul(t, m.toInt()), tf.mul(tf.sub(1, m), 37).toInt()) as tf.Tensor2D);
-    const noisy = { queries: garbage(b.queries, b.queryMask), queryMask: b.queryMask, responses: garbage(b.responses, b.mask), mask: b.mask };
-    assertClose(rewardScores(rm, noisy).dataSync(), alone, 1e-5);
+    // The rollout layout: prompts LEFT-padded to P, responses RIGHT-padded to T, and garbage (token 37, "%") in every
+    // padded position: the same scores.
+    const P = Math.max(...completions.map((c) => c.promptIds.length)), T = Math.max(...completions.map((c) => c.responseIds.length)) + 2;
+    const pad = (ids: number[], n: number, left: boolean) => (left ? [...Array(n - ids.length).fill(37), ...ids] : [...ids, ...Array(n - ids.length).fill(37)]);
+    const ones = (k: number, n: number, left: boolean) => pad(Array(k).fill(1), n, left).map((v) => (v === 37 ? 0 : v));
+    const rollout = {
+      queries: tf.tensor2d(completions.map((c) => pad(c.promptIds, P, true)), undefined, "int32") as tf.Tensor2D,
+      queryMask: tf.tensor2d(completions.map((c) => ones(c.promptIds.length, P, true))) as tf.Tensor2D,
+      responses: tf.tensor2d(completions.map((c) => pad(c.responseIds, T, false)), undefined, "int32") as tf.Tensor2D,
+      mask: tf.tensor2d(completions.map((c) => ones(c.responseIds.length, T, false))) as tf.Tensor2D,
+    };
+    assert.deepEqual(rollout.queryMask.arraySync()[0].slice(0, 2), [0, 0], "row 0 is left-padded");
+    assert.deepEqual(rollout.mask.arraySync()[1].slice(-2), [0, 0], "row 1 is right-padded");
+    assertClose(rewardScores(rm, rollout).dataSync(), alone, 1e-5);
     // Sanity: the score at the token before the last is a different number (the position matters).
     const ids0 = [...completions[0].promptIds, ...completions[0].responseIds];
     const before = tf.tidy(() => rm.scalar(rm.hiddenStates(tf.tensor2d([ids0], [1, ids0.length], "int32"))).dataSync()[ids0.length - 2]);
     assert.ok(Math.abs(before - alone[0]) > 1e-4);
-    tf.dispose([noisy.queries, noisy.responses]);
-    disposeBatch(b);
+    disposeBatch(rollout);
     rm.dispose();
   });
 });
