@@ -328,8 +328,11 @@ export class GPT {
   }
 
   /** Token + position embeddings: ids [B,T] int32, positions [B,T] int32 -> [B,T,D]. */
-  private embed(ids: tf.Tensor2D, positions: tf.Tensor2D): tf.Tensor3D {
-    return tf.add(tf.gather(this.v("wte"), ids), tf.gather(this.v("wpe"), positions)) as tf.Tensor3D;
+  private embed(ids: tf.Tensor2D, positions: tf.Tensor2D | undefined): tf.Tensor3D {
+    const tokens = tf.gather(this.v("wte"), ids);
+    // Without padding every row has positions 0..T-1: a slice of W_pe broadcast over the batch (cheaper than a gather).
+    const pos = positions ? tf.gather(this.v("wpe"), positions) : tf.slice(this.v("wpe"), [0, 0], [ids.shape[1], this.config.d_model]);
+    return tf.add(tokens, pos) as tf.Tensor3D;
   }
 
   /** [B,T,D] -> q, k, v each [B,H,T,dh]. */
@@ -382,9 +385,9 @@ export class GPT {
     }
   }
 
-  /** Positions from the mask (cumsum - 1, padding clamped to 0), or 0..T-1 for every row without one. */
-  private positionsFor(B: number, T: number, attnMask?: tf.Tensor2D): tf.Tensor2D {
-    if (!attnMask) return tf.tile(tf.range(0, T, 1, "int32").reshape([1, T]), [B, 1]) as tf.Tensor2D;
+  /** Positions from the mask (cumsum - 1, padding clamped to 0); undefined (0..T-1 for every row) without one. */
+  private positionsFor(attnMask?: tf.Tensor2D): tf.Tensor2D | undefined {
+    if (!attnMask) return undefined;
     return tf.relu(tf.sub(tf.cumsum(attnMask.toFloat(), 1), 1)).toInt() as tf.Tensor2D;
   }
 
@@ -399,7 +402,7 @@ export class GPT {
   /** Shared by forward and prefill: the final hidden states, optionally recording each layer's k and v. */
   private trunk(tokens: tf.Tensor2D, attnMask: tf.Tensor2D | undefined, training: boolean, kv?: { k: tf.Tensor4D[]; v: tf.Tensor4D[] }): tf.Tensor3D {
     const [B, T] = tokens.shape;
-    let x = this.dropout(this.embed(tokens, this.positionsFor(B, T, attnMask)), training) as tf.Tensor3D;
+    let x = this.dropout(this.embed(tokens, this.positionsFor(attnMask)), training) as tf.Tensor3D;
     const bias = this.fullBias(B, T, attnMask);
     for (const lv of this.layers) {
       const [q, k, v] = this.qkv(x, lv);

@@ -101,15 +101,18 @@ export function checkpointMismatch(cfg: Config, stage: Stage): string {
 
 /**
  * The text the tokenizer learns from: ~1 MB of the training corpus in 40 evenly spaced chunks (both sources), plus
- * the training review sentences twice, so review words (" great", " terrible") earn their own tokens.
+ * the training review sentences six times (~1 MB), so review words earn their own tokens. Measured at vocab 2,048:
+ * 71% of held-out review words, and 19 of 24 common sentiment words (" great", " terrible", " delicious"...), are a
+ * single token (reviews twice: 67% and 15/24). A word that is one token cannot come out misspelled, and the gold
+ * scorer (VADER) only reacts to real words.
  */
-export function tokenizerTrainingText(corpusTrain: string, reviewTexts: string[], corpusBytes = 1_000_000): string {
+export function tokenizerTrainingText(corpusTrain: string, reviewTexts: string[], corpusBytes = 1_000_000, reviewRepeats = 6): string {
   const chunks = 40, size = Math.floor(corpusBytes / chunks);
   const parts: string[] = [];
   const stride = Math.max(size, Math.floor(corpusTrain.length / chunks));
   for (let i = 0; i < chunks && i * stride < corpusTrain.length; i++) parts.push(corpusTrain.slice(i * stride, i * stride + size));
   const reviews = reviewTexts.join("\n");
-  return parts.join("\n") + "\n" + reviews + "\n" + reviews;
+  return parts.join("\n") + ("\n" + reviews).repeat(reviewRepeats);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
