@@ -190,3 +190,21 @@ test("length-grouped batches: every index at most once per epoch, full batches, 
   const randomBatches = Array.from({ length: batches.length }, (_, k) => random.slice(k * 8, k * 8 + 8));
   assert.ok(padded(batches) < 0.8 * padded(randomBatches), `${padded(batches)} vs ${padded(randomBatches)}`);
 });
+
+test("pretraining pieces: batch split into inputs/targets; unigram baseline by hand", () => {
+  const { batchToTensors, unigramLoss } = require("../lib/pretrain") as typeof import("../lib/pretrain");
+  const b = { tokens: Int32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), batchSize: 2, length: 4, reviewRows: 0 };
+  const { x, y } = batchToTensors(b);
+  assert.deepEqual(x.arraySync(), [[1, 2, 3], [5, 6, 7]]);
+  assert.deepEqual(y.arraySync(), [[2, 3, 4], [6, 7, 8]]);
+  // Vocabulary of 3 (a toy tokenizer stand-in); corpus counts {0: 3, 1: 1}, reviews counts {2: 2}; add-one smoothing.
+  const data = {
+    tokenizer: { vocabSize: 3 }, corpusTrain: Int32Array.from([0, 0, 0, 1]), reviewsTrain: [Int32Array.from([2, 2])],
+  } as unknown as import("../lib/pretrain").PretrainData;
+  const f = 0.25;
+  const pc = [4 / 7, 2 / 7, 1 / 7], pr = [1 / 5, 1 / 5, 3 / 5]; // (count + 1) / (n + V)
+  const p = pc.map((c, i) => (1 - f) * c + f * pr[i]);
+  const val = { tokens: Int32Array.from([9, 0, 2, 2]), batchSize: 1, length: 4, reviewRows: 0 }; // targets 0, 2, 2
+  const want = -(Math.log(p[0]) + 2 * Math.log(p[2])) / 3;
+  assert.ok(Math.abs(unigramLoss(data, f, [val]) - want) < 1e-12);
+});
