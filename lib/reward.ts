@@ -193,6 +193,8 @@ export function heldoutScores(rm: GPT, data: PreferenceData): Map<number, number
 
 export interface RewardTrainOptions {
   rng: Rng;
+  /** The variables to train (default: all of rm's, trunk and head). */
+  variables?: tf.Variable[];
   /** Called after every step with the row logged (heldout_accuracy only at eval steps). */
   onStep?: OnStep;
   /** Progress lines (default: none). */
@@ -240,7 +242,7 @@ export function trainRewardModel(rm: GPT, data: PreferenceData, c: RmConfig, opt
   const groups = trainGroups(data);
   const plan = rewardBatches(data, c, opts.rng.fork("batches"));
   const steps = plan.length;
-  const vars = rm.trainableVariables();
+  const vars = opts.variables ?? rm.trainableVariables();
   const opt = new AdamW(vars, { weightDecay: c.weight_decay });
   const metrics = new MetricsLog("rm");
   try {
@@ -527,6 +529,12 @@ export async function ensureRewardModel(cfg: Config, cb: StageCallbacks & { forc
   }
 }
 
+/** User + system CPU seconds of this process since `since`. */
+function cpuSeconds(since: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(since);
+  return (u.user + u.system) / 1e6;
+}
+
 function loadCheckpointExtra(dir: string): RewardCheckpointExtra {
   const extra = JSON.parse(fs.readFileSync(path.join(dir, "extra.json"), "utf8")) as RewardCheckpointExtra;
   if (!extra?.score_stats) throw new Error(`ensureRewardModel: ${dir}/extra.json has no score_stats; delete ${dir} to retrain`);
@@ -539,6 +547,7 @@ export async function trainRewardStage(cfg: Config, sft: GPT, tok: Tokenizer, cb
   const dir = checkpointDir(cfg, "rm");
   const runs = runDir(cfg, "rm");
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage(); // CPU time says what the wall time would be on an idle machine when cores are shared
   const rng = new Rng(cfg.seed).fork("rm");
   const c = cfg.rm;
 
@@ -546,7 +555,7 @@ export async function trainRewardStage(cfg: Config, sft: GPT, tok: Tokenizer, cb
   const prompts = reviewPrompts(c.prompts, rng.fork("prompts"), cfg.sft.prompt_words_min, cfg.sft.prompt_words_max);
   const data = samplePreferencePairs(sft, tok, prompts, c, {
     rng: rng.fork("pairs"),
-    promptsPerBatch: Math.max(1, Math.floor(128 / c.completions_per_prompt)),
+    promptsPerBatch: Math.max(1, Math.floor(256 / c.completions_per_prompt)), // 256 rows a call: ~30% faster than 128
   });
   writePairsCsv(path.join(runs, "pairs.csv"), data);
   const tPairs = performance.now();
@@ -575,6 +584,7 @@ export async function trainRewardStage(cfg: Config, sft: GPT, tok: Tokenizer, cb
     accuracy_over_ceiling: ev.heldout_accuracy / ev.labeller_ceiling,
     human_label_agreement: ev.human.agreement,
     seconds: (tEval - t0) / 1000,
+    cpu_seconds: cpuSeconds(cpu0),
     gold_accuracy: ev.gold_accuracy,
     gold_ceiling: ev.gold_ceiling,
     corr_gold: ev.corr_gold,
