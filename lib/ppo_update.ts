@@ -52,7 +52,7 @@ export function trainableVariables(ac: ActorCritic): tf.Variable[] {
  */
 export function makeActorCritic(sft: GPT, critic: PpoConfig["critic"], rewardModel?: GPT | null): ActorCritic {
   const policy = sft.clone({ head: "value", trainable: true });
-  for (const [name, v] of policy.namedVariables()) if (name.startsWith("value_head.")) v.assign(tf.zerosLike(v));
+  for (const [name, v] of policy.namedVariables()) if (name.startsWith("value_head.")) tf.tidy(() => v.assign(tf.zerosLike(v)));
   const ref = sft.clone({ head: "none", trainable: false });
   let separate: GPT | null = null;
   if (critic === "separate") {
@@ -286,6 +286,9 @@ export function ppoUpdate(ac: ActorCritic, buf: RolloutBuffer, opt: AdamW, c: Up
       let step: { loss: number; gradNorm: number };
       try {
         step = trainStep(vars, lossFn, opt, { lr, gradClip: c.grad_clip });
+      } catch (e) {
+        tf.dispose(diag);
+        throw e;
       } finally {
         tf.dispose([mb.tokens.queries, mb.tokens.queryMask, mb.tokens.responses, mb.tokens.mask, mb.logprobs, mb.values, mb.advantages, mb.returns]);
       }

@@ -37,7 +37,7 @@ import { checkpointDir, checkpointMismatch, loadStage, type StageResult, stageRe
 import { ensureRewardModel, postprocessScores, type RewardModelStage, type ScoreStats } from "./reward";
 import { ensureSft } from "./sft";
 import { Rng } from "./rng";
-import { disposeRollout, rewardScores, type Rollout, sampleRollout, type ScoredBatch, scoreResponses } from "./rollout";
+import { disposeRollout, rewardScores, sampleRollout, type ScoredBatch, scoreResponses } from "./rollout";
 import type { Tokenizer } from "./tokenizer";
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -146,11 +146,8 @@ export class PpoTrainer {
     return Array.from({ length: ppo.rollout_batch }, (_, j) => prompts[(i * ppo.rollout_batch + j) % prompts.length]);
   }
 
-  /**
-   * One iteration: rollout, scores, buffer, update. Logs and returns the metrics row (step = iterations done,
-   * 1-based). `keepRollout` hands the rollout to the caller (who disposes it) instead of disposing it.
-   */
-  step(opts: { keepRollout?: (r: Rollout, gold: number[], proxy: number[]) => void } = {}): Record<string, number> {
+  /** One iteration: rollout, scores, buffer, update. Logs and returns the metrics row (step = iterations done, 1-based). */
+  step(): Record<string, number> {
     const { ppo, ac, tok, reward } = this.setup;
     const it = this.iteration;
     const t0 = performance.now();
@@ -206,9 +203,8 @@ export class PpoTrainer {
       row = Object.fromEntries(PPO_METRICS.map((k) => [k, unordered[k]]));
     } finally {
       disposeBuffer(buf);
+      disposeRollout(rollout);
     }
-    if (opts.keepRollout) opts.keepRollout(rollout, gold, rawScores);
-    else disposeRollout(rollout);
     this.iteration++;
     this.log.log(this.iteration, row);
     return row;
