@@ -186,6 +186,21 @@ test("sampleToken: top-k and top-p keep the hand-computed sets, banned ids never
   assert.ok(Math.abs(fb[1] - 0.6) < 0.03 && Math.abs(fb[3] - 0.1) < 0.02, `${fb}`);
 });
 
+test("sampleToken without truncation draws what Rng.categorical draws over exp(logp) of the allowed ids (same seed, same token)", () => {
+  const r = new Rng(3);
+  const raw = Array.from({ length: 50 }, () => 0.01 + r.next());
+  const sum = raw.reduce((x, y) => x + y, 0);
+  const logp = raw.map((x) => Math.log(x / sum));
+  const banned = (i: number) => i % 7 === 0 || i === 49;
+  const a = new Rng(11), b = new Rng(11);
+  for (let n = 0; n < 500; n++) {
+    const allowed = logp.map((_, i) => i).filter((i) => !banned(i));
+    const expected = allowed[b.categorical(allowed.map((i) => Math.exp(logp[i])))];
+    assert.equal(sampleToken(logp, banned, 0, 1, a), expected);
+  }
+  assert.throws(() => sampleToken([0, 0], () => true, 0, 1, a), /every token is banned/);
+});
+
 test("errors: prompt + maxNewTokens beyond the context, bad temperature / topK / topP", () => {
   const m = tinyModel();
   // longest prompt: BOS + 16 chars = 17 tokens; 17 + 16 = 33 > 32
