@@ -352,6 +352,43 @@ export function bestThreshold(scores: ArrayLike<number>, labels: ArrayLike<numbe
   return best;
 }
 
+/**
+ * The threshold of a logistic fit of the labels on the scores (Platt scaling): P(label 1 | s) = sigmoid(a s + b),
+ * fitted by Newton's method on the log-likelihood with a tiny L2 on a (which keeps separable data finite); the cut
+ * is where that probability is 1/2, s = -b / a. It uses every point, so on ~300 labelled sentences it moves less
+ * from one sample to another than the accuracy-maximising cut (bestThreshold): in 2-fold splits of the val split it
+ * transferred better for each of five reward models (mean +0.011 accuracy).
+ */
+export function logisticThreshold(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
+  const n = scores.length;
+  if (n < 2 || labels.length !== n) throw new Error(`logisticThreshold: need >= 2 scores with as many labels (got ${n}, ${labels.length})`);
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += scores[i];
+  mean /= n;
+  let sq = 0;
+  for (let i = 0; i < n; i++) sq += (scores[i] - mean) ** 2;
+  const sd = Math.sqrt(sq / n) || 1;
+  const l2 = 1e-3;
+  let a = 0, b = 0; // on standardised scores z = (s - mean) / sd
+  for (let it = 0; it < 50; it++) {
+    let ga = -l2 * a, gb = 0, haa = l2, hab = 0, hbb = 0;
+    for (let i = 0; i < n; i++) {
+      const z = (scores[i] - mean) / sd;
+      const p = 1 / (1 + Math.exp(-(a * z + b)));
+      const w = p * (1 - p);
+      ga += (labels[i] - p) * z; gb += labels[i] - p;
+      haa += w * z * z; hab += w * z; hbb += w;
+    }
+    const det = haa * hbb - hab * hab;
+    if (!(det > 1e-12)) break;
+    const da = (hbb * ga - hab * gb) / det, db = (haa * gb - hab * ga) / det;
+    a += da; b += db;
+    if (Math.abs(da) + Math.abs(db) < 1e-10) break;
+  }
+  if (!(a > 0)) throw new Error(`logisticThreshold: the labels do not rise with the score (slope ${a.toFixed(4)}): no threshold says "positive above"`);
+  return mean + sd * (-b / a);
+}
+
 /** Accuracy of "positive when score > threshold" against 0/1 labels. */
 export function thresholdAccuracy(scores: ArrayLike<number>, labels: ArrayLike<number>, threshold: number): number {
   let right = 0;
@@ -373,8 +410,9 @@ export interface HumanAgreement {
 
 /**
  * Agreement with real human judgements: the UCI review sentences (Kotzias et al. 2015), each scored as a complete
- * response (BOS, sentence, EOS), classified positive when the score exceeds a threshold chosen on the val split,
- * compared with the human 0/1 labels of the test split. VADER, the gold scorer, gets the same procedure.
+ * response (BOS, sentence, EOS), classified positive when the score exceeds a threshold fitted on the val split
+ * (logisticThreshold), compared with the human 0/1 labels of the test split. VADER, the gold scorer, gets the same
+ * procedure.
  */
 export function humanLabelAgreement(rm: GPT, tok: Tokenizer): HumanAgreement {
   const val = loadReviews("val"), test = loadReviews("test");
@@ -382,14 +420,15 @@ export function humanLabelAgreement(rm: GPT, tok: Tokenizer): HumanAgreement {
   const t = sentenceCompletions(tok, test.map((r) => r.text), rm.config.context);
   const vs = scoreCompletions(rm, v.completions), ts = scoreCompletions(rm, t.completions);
   const vl = val.map((r) => r.label), tl = test.map((r) => r.label);
-  const fit = bestThreshold(vs, vl);
-  const vaderFit = bestThreshold(v.completions.map((c) => c.gold), vl);
+  const threshold = logisticThreshold(vs, vl);
+  const vaderGold = v.completions.map((c) => c.gold);
+  const vaderThreshold = logisticThreshold(vaderGold, vl);
   return {
-    agreement: thresholdAccuracy(ts, tl, fit.threshold),
-    threshold: fit.threshold,
-    valAccuracy: fit.accuracy,
-    vaderAgreement: thresholdAccuracy(t.completions.map((c) => c.gold), tl, vaderFit.threshold),
-    vaderThreshold: vaderFit.threshold,
+    agreement: thresholdAccuracy(ts, tl, threshold),
+    threshold,
+    valAccuracy: thresholdAccuracy(vs, vl, threshold),
+    vaderAgreement: thresholdAccuracy(t.completions.map((c) => c.gold), tl, vaderThreshold),
+    vaderThreshold,
     test: test.map((r, i) => ({ text: r.text, label: r.label, score: ts[i], gold: t.completions[i].gold })),
     truncated: v.truncated + t.truncated,
   };

@@ -12,6 +12,7 @@ import { Completion, PreferenceData, completionBatch, disposeBatch, labelPairs, 
 import {
   applyMissingEosPenalty,
   bestThreshold,
+  logisticThreshold,
   bradleyTerryLoss,
   calibrationBins,
   clipScores,
@@ -182,6 +183,20 @@ describe("reward model evaluation helpers", () => {
     // x = 1,2,3; y = 2,4,7: sxy = 5, sxx = 2, syy = 114/9
     assertClose([pearson([1, 2, 3], [2, 4, 7])], [5 / Math.sqrt((2 * 114) / 9)], 1e-12);
     assertClose([pearson([1, 2, 3], [3, 2, 1])], [-1], 1e-12);
+  });
+
+  it("logisticThreshold recovers the cut of a known logistic, stays between separable classes, refuses a falling one", () => {
+    const rng = new Rng(4);
+    const s: number[] = [], y: number[] = [];
+    for (let i = 0; i < 4000; i++) {
+      const x = 3 * rng.next() - 1; // uniform on [-1, 2]; P(1 | x) = sigmoid(4 (x - 0.7))
+      s.push(x);
+      y.push(rng.next() < 1 / (1 + Math.exp(-4 * (x - 0.7))) ? 1 : 0);
+    }
+    assert.ok(Math.abs(logisticThreshold(s, y) - 0.7) < 0.06, `${logisticThreshold(s, y)}`);
+    const t = logisticThreshold([0.1, 0.2, 0.3, 0.9, 1.0, 1.1], [0, 0, 0, 1, 1, 1]);
+    assert.ok(t > 0.3 && t < 0.9, `separable: ${t}`);
+    assert.throws(() => logisticThreshold([1, 2, 3, 4], [1, 1, 0, 0]), /do not rise with the score/);
   });
 
   it("bestThreshold picks the accuracy-maximising cut on the given labels; thresholdAccuracy applies it", () => {
