@@ -125,6 +125,7 @@ export const SCHEMA = section({
     completions_per_prompt: int("[2, 64]"), // a preference pair needs two completions
     max_new_tokens: int("[1, 4096]"),
     temperature: num("(0, 10]"),
+    include_reference: bool(), // the prompt's real review sentence joins its training group (Stiennon et al. 2020)
     labeller_beta: num("(0, inf)"),
     heldout_fraction: num("(0, 1)"),
     epochs: int("[1, inf)"),

@@ -39,6 +39,8 @@ export interface Completion {
   responseIds: number[];
   /** The policy emitted EOS within max_new_tokens. */
   eos: boolean;
+  /** "reference": the real review sentence the prompt was cut from (rm.include_reference); absent: a policy sample. */
+  source?: "policy" | "reference";
 }
 
 export type PairSplit = "train" | "heldout";
@@ -65,6 +67,7 @@ export interface PairsConfig {
   completions_per_prompt: number;
   max_new_tokens: number;
   temperature: number;
+  include_reference: boolean;
   labeller_beta: number;
   heldout_fraction: number;
 }
@@ -78,15 +81,20 @@ export interface PairsConfig {
  * prompt length, so a review used twice may give "The food" once and "The food was" the next time.
  */
 export function reviewPrompts(n: number, rng: Rng, minWords: number, maxWords: number, split: "train" | "val" | "test" = "train"): string[] {
+  return reviewPromptsWithReferences(n, rng, minWords, maxWords, split).map((x) => x.prompt);
+}
+
+/** reviewPrompts (the same prompts for the same rng) with each prompt's reference: the rest of its review sentence. */
+export function reviewPromptsWithReferences(n: number, rng: Rng, minWords: number, maxWords: number, split: "train" | "val" | "test" = "train"): { prompt: string; reference: string }[] {
   const reviews = loadReviews(split);
-  const out: string[] = [];
+  const out: { prompt: string; reference: string }[] = [];
   let order: number[] = [];
   let guard = 0;
   while (out.length < n) {
     if (order.length === 0) order = rng.permutation(reviews.length);
     const r = reviews[order.pop()!];
     const pr = splitReview(r.text, rng, minWords, maxWords);
-    if (pr) out.push(pr.prompt);
+    if (pr) out.push({ prompt: pr.prompt, reference: pr.response });
     if (++guard > 100 * n + reviews.length) throw new Error(`reviewPrompts: could not draw ${n} prompts from the ${split} split`);
   }
   return out;
@@ -111,6 +119,8 @@ export interface SamplePairsOptions {
   rng: Rng;
   /** Prompts per sampleRollout call (each expanded to completions_per_prompt rows). Default 32. */
   promptsPerBatch?: number;
+  /** Each prompt's real continuation (reviewPromptsWithReferences), used when c.include_reference is true. */
+  references?: string[];
   /** Called after each sampling batch with the number of prompts done so far. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -198,7 +208,44 @@ export function samplePreferencePairs(policy: GPT, tok: Tokenizer, prompts: stri
   }
   const heldout = heldoutPrompts(prompts, c.heldout_fraction, opts.rng.fork("split"));
   const labeller = new Labeller(c.labeller_beta, opts.rng.fork("labeller"));
-  return { completions, pairs: labelPairs(completions, k, labeller, heldout), beta: c.labeller_beta };
+  const pairs = labelPairs(completions, k, labeller, heldout);
+  if (c.include_reference) {
+    if (!opts.references || opts.references.length !== prompts.length) {
+      throw new Error(`samplePreferencePairs: rm.include_reference is true but ${opts.references?.length ?? "no"} references were given for ${prompts.length} prompts`);
+    }
+    addReferencePairs(completions, pairs, k, opts.references, tok, c.max_new_tokens, labeller, heldout);
+  }
+  return { completions, pairs, beta: c.labeller_beta };
+}
+
+/**
+ * rm.include_reference (Stiennon et al. 2020 put the human-written reference summary among the candidates the
+ * labellers compared): each TRAINING prompt's group also gets the real review sentence it was cut from, compared by
+ * the same labeller with each of the k samples. Only references of at most maxNewTokens tokens (EOS included) are
+ * used, so they are no longer than a sample can be and batches stay as narrow. Held-out pairs stay sample-only: they
+ * measure the reward model on what PPO will ask it about. The references go after all samples (new indices), and
+ * their labels after all sample pairs' labels, so the samples' pairs and labels are the same with or without them.
+ */
+export function addReferencePairs(
+  completions: Completion[], pairs: PreferencePair[], k: number, references: string[], tok: Tokenizer,
+  maxNewTokens: number, labeller: Labeller, heldout: Set<string>,
+): void {
+  const groups = completions.length / k;
+  for (let g = 0; g < groups; g++) {
+    const first = completions[g * k];
+    if (heldout.has(first.prompt)) continue;
+    const responseIds = [...tok.encode(references[g]), tok.eos];
+    if (responseIds.length > maxNewTokens) continue;
+    const ref = completions.push({
+      group: first.group, prompt: first.prompt, text: references[g], gold: goldScore(first.prompt + references[g]),
+      promptIds: first.promptIds, responseIds, eos: true, source: "reference",
+    }) - 1;
+    for (let j = g * k; j < (g + 1) * k; j++) {
+      const refWins = labeller.label(completions[ref].gold, completions[j].gold) === 1;
+      const [chosen, rejected] = refWins ? [ref, j] : [j, ref];
+      pairs.push({ group: first.group, chosen, rejected, p: labeller.prob(completions[chosen].gold, completions[rejected].gold), split: "train" });
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -277,11 +324,14 @@ export interface PairRow {
   prompt_tokens: string;
   chosen_tokens: string;
   rejected_tokens: string;
+  chosen_source: string;
+  rejected_source: string;
 }
 
 export const PAIR_COLUMNS: (keyof PairRow)[] = [
   "group", "split", "prompt", "chosen", "rejected", "gold_chosen", "gold_rejected", "p",
   "chosen_eos", "rejected_eos", "chosen_index", "rejected_index", "prompt_tokens", "chosen_tokens", "rejected_tokens",
+  "chosen_source", "rejected_source",
 ];
 
 export function pairRows(d: PreferenceData): PairRow[] {
@@ -292,6 +342,7 @@ export function pairRows(d: PreferenceData): PairRow[] {
       gold_chosen: c.gold, gold_rejected: r.gold, p: q.p, chosen_eos: c.eos, rejected_eos: r.eos,
       chosen_index: q.chosen, rejected_index: q.rejected,
       prompt_tokens: c.promptIds.join(" "), chosen_tokens: c.responseIds.join(" "), rejected_tokens: r.responseIds.join(" "),
+      chosen_source: c.source ?? "policy", rejected_source: r.source ?? "policy",
     };
   });
 }
@@ -300,7 +351,7 @@ export function pairRows(d: PreferenceData): PairRow[] {
 export function pairsDataFrame(d: PreferenceData, opts: { split?: PairSplit; tokens?: boolean } = {}): DataFrame {
   const { DataFrame } = loadDanfo();
   const rows = pairRows(d).filter((r) => !opts.split || r.split === opts.split);
-  const cols = PAIR_COLUMNS.filter((c) => opts.tokens || !c.endsWith("_tokens") && !c.endsWith("_index"));
+  const cols = PAIR_COLUMNS.filter((c) => opts.tokens || !c.endsWith("_tokens") && !c.endsWith("_index") && !c.endsWith("_source"));
   return new DataFrame(rows.map((r) => Object.fromEntries(cols.map((c) => [c, r[c]]))), { columns: cols });
 }
 
@@ -354,12 +405,15 @@ export function pairsFromCsv(text: string, beta: number, file = "pairs.csv"): Pr
     if (r.length !== header.length) throw new Error(`${file}: row ${i + 2} has ${r.length} cells, expected ${header.length}`);
     const group = Number(r[J.group]);
     const split = r[J.split] as PairSplit;
-    const put = (idx: number, text: string, gold: string, eos: string, toks: string) => {
-      completions[idx] ??= { group, prompt: r[J.prompt], text, gold: Number(gold), promptIds: ids(r[J.prompt_tokens]), responseIds: ids(toks), eos: eos === "true" };
+    const put = (idx: number, text: string, gold: string, eos: string, toks: string, source: string) => {
+      completions[idx] ??= {
+        group, prompt: r[J.prompt], text, gold: Number(gold), promptIds: ids(r[J.prompt_tokens]), responseIds: ids(toks), eos: eos === "true",
+        ...(source === "reference" ? { source: "reference" as const } : {}),
+      };
     };
     const ci = Number(r[J.chosen_index]), ri = Number(r[J.rejected_index]);
-    put(ci, r[J.chosen], r[J.gold_chosen], r[J.chosen_eos], r[J.chosen_tokens]);
-    put(ri, r[J.rejected], r[J.gold_rejected], r[J.rejected_eos], r[J.rejected_tokens]);
+    put(ci, r[J.chosen], r[J.gold_chosen], r[J.chosen_eos], r[J.chosen_tokens], r[J.chosen_source]);
+    put(ri, r[J.rejected], r[J.gold_rejected], r[J.rejected_eos], r[J.rejected_tokens], r[J.rejected_source]);
     pairs.push({ group, chosen: ci, rejected: ri, p: Number(r[J.p]), split });
   });
   for (let i = 0; i < completions.length; i++) if (!completions[i]) throw new Error(`${file}: completion ${i} is in no pair`);

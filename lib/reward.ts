@@ -20,7 +20,7 @@ import {
   describePairs,
   disposeBatch,
   readPairsCsv,
-  reviewPrompts,
+  reviewPromptsWithReferences,
   samplePreferencePairs,
   sentenceCompletions,
   writePairsCsv,
@@ -568,6 +568,14 @@ export async function ensureRewardModel(cfg: Config, cb: StageCallbacks & { forc
   }
 }
 
+/** With rm.include_reference: how many training pairs hold a reference, and how often the labeller chose it. */
+function referenceStats(data: PreferenceData): Record<string, number> {
+  const isRef = (i: number) => data.completions[i].source === "reference";
+  const refPairs = data.pairs.filter((q) => isRef(q.chosen) || isRef(q.rejected));
+  if (refPairs.length === 0) return {};
+  return { reference_pairs: refPairs.length, reference_chosen_rate: refPairs.filter((q) => isRef(q.chosen)).length / refPairs.length };
+}
+
 /** User + system CPU seconds of this process since `since`. */
 function cpuSeconds(since: NodeJS.CpuUsage): number {
   const u = process.cpuUsage(since);
@@ -591,9 +599,11 @@ export async function trainRewardStage(cfg: Config, sft: GPT, tok: Tokenizer, cb
   const c = cfg.rm;
 
   // 1. preference pairs
-  const prompts = reviewPrompts(c.prompts, rng.fork("prompts"), cfg.sft.prompt_words_min, cfg.sft.prompt_words_max);
+  const drawn = reviewPromptsWithReferences(c.prompts, rng.fork("prompts"), cfg.sft.prompt_words_min, cfg.sft.prompt_words_max);
+  const prompts = drawn.map((x) => x.prompt);
   const data = samplePreferencePairs(sft, tok, prompts, c, {
     rng: rng.fork("pairs"),
+    references: drawn.map((x) => x.reference),
     promptsPerBatch: Math.max(1, Math.floor(512 / c.completions_per_prompt)), // 512 rows a call: ~20% faster than 256, 50% than 128
   });
   writePairsCsv(path.join(runs, "pairs.csv"), data);
@@ -632,6 +642,7 @@ export async function trainRewardStage(cfg: Config, sft: GPT, tok: Tokenizer, cb
     pairs_train: data.pairs.filter((q) => q.split === "train").length,
     pairs_heldout: data.pairs.filter((q) => q.split === "heldout").length,
     gold_tie_fraction: data.pairs.filter((q) => q.p === 0.5).length / data.pairs.length,
+    ...referenceStats(data),
     eos_rate: data.completions.filter((x) => x.eos).length / data.completions.length,
     score_mean: stats.mean,
     score_std: stats.std,

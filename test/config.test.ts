@@ -135,8 +135,8 @@ describe("errors name file, line, key, value and what is allowed", () => {
 
   it("not in the enum", () => {
     const v = variant("enum.yaml", "    estimator: k1              # k1 | k2 | k3", "    estimator: k4");
-    assert.equal(v.line, 85);
-    assert.equal(errorOf(v.file).message, `${v.file}:85: ppo.kl.estimator: got "k4" (a string); allowed: k1 | k2 | k3`);
+    assert.equal(v.line, 86);
+    assert.equal(errorOf(v.file).message, `${v.file}:86: ppo.kl.estimator: got "k4" (a string); allowed: k1 | k2 | k3`);
   });
 
   it("nullable numbers accept null, other numbers do not", () => {

@@ -16,6 +16,7 @@ import {
   pairsToCsv,
   parseCsv,
   reviewPrompts,
+  reviewPromptsWithReferences,
   samplePreferencePairs,
   sentenceCompletions,
 } from "../lib/preferences";
@@ -108,7 +109,7 @@ describe("samplePreferencePairs (a tiny untrained policy)", () => {
   it("k completions per prompt, gold = VADER(prompt + completion), sampled tokens kept, no prompt in both splits", () => {
     const model = new GPT({ vocab_size: tok.vocabSize, context: 40, d_model: 16, n_layers: 1, n_heads: 2, dropout: 0 }, { seed: 3 });
     const prompts = reviewPrompts(30, new Rng(2), 2, 4);
-    const c = { prompts: 30, completions_per_prompt: 3, max_new_tokens: 6, temperature: 1, labeller_beta: 10, heldout_fraction: 0.2 };
+    const c = { prompts: 30, completions_per_prompt: 3, max_new_tokens: 6, temperature: 1, include_reference: false, labeller_beta: 10, heldout_fraction: 0.2 };
     const d = samplePreferencePairs(model, tok, prompts, c, { rng: new Rng(11), promptsPerBatch: 8 });
     assert.equal(d.completions.length, 90);
     assert.equal(d.pairs.length, 90); // 3 pairs per prompt
@@ -130,6 +131,42 @@ describe("samplePreferencePairs (a tiny untrained policy)", () => {
     // the same seed gives the same data
     const again = samplePreferencePairs(model, tok, prompts, c, { rng: new Rng(11), promptsPerBatch: 8 });
     assert.deepEqual(again, d);
+    model.dispose();
+  });
+
+  it("include_reference: each training group gains its real sentence (if short enough), paired with every sample; samples' pairs unchanged", () => {
+    const model = new GPT({ vocab_size: tok.vocabSize, context: 40, d_model: 16, n_layers: 1, n_heads: 2, dropout: 0 }, { seed: 3 });
+    const drawn = reviewPromptsWithReferences(30, new Rng(2), 2, 4);
+    assert.deepEqual(drawn.map((x) => x.prompt), reviewPrompts(30, new Rng(2), 2, 4), "the same prompts as reviewPrompts");
+    const prompts = drawn.map((x) => x.prompt), references = drawn.map((x) => x.reference);
+    const c = { prompts: 30, completions_per_prompt: 3, max_new_tokens: 12, temperature: 1, include_reference: false, labeller_beta: 10, heldout_fraction: 0.2 };
+    const plain = samplePreferencePairs(model, tok, prompts, c, { rng: new Rng(11), promptsPerBatch: 8 });
+    const d = samplePreferencePairs(model, tok, prompts, { ...c, include_reference: true }, { rng: new Rng(11), promptsPerBatch: 8, references });
+    assert.deepEqual(d.completions.slice(0, 90), plain.completions);
+    assert.deepEqual(d.pairs.slice(0, 90), plain.pairs);
+    const refs = d.completions.slice(90);
+    const held = new Set(plain.pairs.filter((q) => q.split === "heldout").map((q) => plain.completions[q.chosen].prompt));
+    const expected = drawn.filter((x) => !held.has(x.prompt) && tok.encode(x.reference).length + 1 <= 12);
+    assert.ok(refs.length > 0 && refs.length === expected.length, `${refs.length} references, expected ${expected.length}`);
+    for (const r of refs) {
+      assert.equal(r.source, "reference");
+      assert.equal(r.text, references[r.group]);
+      assert.ok(!held.has(r.prompt));
+      assert.deepEqual(r.responseIds, [...tok.encode(r.text), EOS]);
+      assert.equal(r.gold, goldScore(r.prompt + r.text));
+    }
+    const refPairs = d.pairs.slice(90);
+    assert.equal(refPairs.length, 3 * refs.length);
+    for (const q of refPairs) {
+      assert.equal(q.split, "train");
+      const [a, b] = [d.completions[q.chosen], d.completions[q.rejected]];
+      assert.equal(a.group, b.group);
+      assert.ok((a.source === "reference") !== (b.source === "reference"), "one side is the reference");
+    }
+    // pairs.csv keeps the source
+    const back = pairsFromCsv(pairsToCsv(d), 10);
+    assert.deepEqual(back.completions.map((x) => x.source ?? "policy"), d.completions.map((x) => x.source ?? "policy"));
+    assert.throws(() => samplePreferencePairs(model, tok, prompts, { ...c, include_reference: true }, { rng: new Rng(11) }), /include_reference is true but no references/);
     model.dispose();
   });
 });
@@ -176,7 +213,7 @@ describe("pairs.csv", () => {
     ];
     const d: PreferenceData = { completions, pairs: labelPairs(completions, 2, new Labeller(10, 1), new Set(["Bad"])), beta: 10 };
     const text = pairsToCsv(d);
-    assert.equal(text.split("\n")[0], "group,split,prompt,chosen,rejected,gold_chosen,gold_rejected,p,chosen_eos,rejected_eos,chosen_index,rejected_index,prompt_tokens,chosen_tokens,rejected_tokens");
+    assert.equal(text.split("\n")[0], "group,split,prompt,chosen,rejected,gold_chosen,gold_rejected,p,chosen_eos,rejected_eos,chosen_index,rejected_index,prompt_tokens,chosen_tokens,rejected_tokens,chosen_source,rejected_source");
     assert.deepEqual(pairsFromCsv(text, 10), d);
   });
 });
