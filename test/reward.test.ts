@@ -298,7 +298,13 @@ describe("ensureRewardModel (the stage, on smoke.yaml in a temporary folder)", (
       for (const k of ["heldout_accuracy", "labeller_ceiling", "human_label_agreement", "seconds"]) assert.equal(typeof summary[k], "number", k);
       assert.ok(summary.labeller_ceiling >= 0.5 && summary.labeller_ceiling <= 1);
       assert.equal(fs.readFileSync(path.join(runs, "metrics.csv"), "utf8").split("\n")[0], "step,loss,accuracy,lr,grad_norm,heldout_accuracy");
-      assert.equal(parseCsv(fs.readFileSync(path.join(runs, "pairs.csv"), "utf8")).length - 1, cfg.rm.prompts * (cfg.rm.completions_per_prompt * (cfg.rm.completions_per_prompt - 1)) / 2);
+      // every pair of each prompt's k samples, plus (smoke has rm.include_reference) k pairs per reference sentence
+      const k = cfg.rm.completions_per_prompt;
+      assert.equal(cfg.rm.include_reference, true);
+      assert.ok(summary.reference_pairs > 0 && summary.reference_pairs % k === 0, `reference_pairs ${summary.reference_pairs}`);
+      assert.ok(summary.reference_chosen_rate >= 0 && summary.reference_chosen_rate <= 1);
+      const csvPairs = parseCsv(fs.readFileSync(path.join(runs, "pairs.csv"), "utf8")).slice(1);
+      assert.equal(csvPairs.length, (cfg.rm.prompts * k * (k - 1)) / 2 + summary.reference_pairs);
       assert.deepEqual(readRewardScoreStats(cfg), first.scoreStats);
       assert.ok(first.scoreStats.std > 0);
 
