@@ -360,6 +360,22 @@ export function bestThreshold(scores: ArrayLike<number>, labels: ArrayLike<numbe
  * transferred better for each of five reward models (mean +0.011 accuracy).
  */
 export function logisticThreshold(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
+  const { slope, threshold } = logisticFit(scores, labels);
+  if (!(slope > 0)) throw new Error(`logisticThreshold: the labels do not rise with the score (slope ${slope.toFixed(4)}): no threshold says "positive above"`);
+  return threshold;
+}
+
+/**
+ * The threshold humanLabelAgreement uses: logisticThreshold, or, when the labels do not rise with the score (an
+ * untrained or broken reward model, e.g. on config/smoke.yaml), the accuracy-maximising cut, which always exists.
+ */
+export function valThreshold(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
+  const { slope, threshold } = logisticFit(scores, labels);
+  return slope > 0 ? threshold : bestThreshold(scores, labels).threshold;
+}
+
+/** The logistic fit behind logisticThreshold: its slope (per unit of score) and where it crosses 1/2. */
+function logisticFit(scores: ArrayLike<number>, labels: ArrayLike<number>): { slope: number; threshold: number } {
   const n = scores.length;
   if (n < 2 || labels.length !== n) throw new Error(`logisticThreshold: need >= 2 scores with as many labels (got ${n}, ${labels.length})`);
   let mean = 0;
@@ -385,8 +401,7 @@ export function logisticThreshold(scores: ArrayLike<number>, labels: ArrayLike<n
     a += da; b += db;
     if (Math.abs(da) + Math.abs(db) < 1e-10) break;
   }
-  if (!(a > 0)) throw new Error(`logisticThreshold: the labels do not rise with the score (slope ${a.toFixed(4)}): no threshold says "positive above"`);
-  return mean + sd * (-b / a);
+  return { slope: a / sd, threshold: a !== 0 ? mean + sd * (-b / a) : NaN };
 }
 
 /** Accuracy of "positive when score > threshold" against 0/1 labels. */
@@ -411,7 +426,7 @@ export interface HumanAgreement {
 /**
  * Agreement with real human judgements: the UCI review sentences (Kotzias et al. 2015), each scored as a complete
  * response (BOS, sentence, EOS), classified positive when the score exceeds a threshold fitted on the val split
- * (logisticThreshold), compared with the human 0/1 labels of the test split. VADER, the gold scorer, gets the same
+ * (valThreshold), compared with the human 0/1 labels of the test split. VADER, the gold scorer, gets the same
  * procedure.
  */
 export function humanLabelAgreement(rm: GPT, tok: Tokenizer): HumanAgreement {
@@ -420,9 +435,9 @@ export function humanLabelAgreement(rm: GPT, tok: Tokenizer): HumanAgreement {
   const t = sentenceCompletions(tok, test.map((r) => r.text), rm.config.context);
   const vs = scoreCompletions(rm, v.completions), ts = scoreCompletions(rm, t.completions);
   const vl = val.map((r) => r.label), tl = test.map((r) => r.label);
-  const threshold = logisticThreshold(vs, vl);
+  const threshold = valThreshold(vs, vl);
   const vaderGold = v.completions.map((c) => c.gold);
-  const vaderThreshold = logisticThreshold(vaderGold, vl);
+  const vaderThreshold = valThreshold(vaderGold, vl);
   return {
     agreement: thresholdAccuracy(ts, tl, threshold),
     threshold,

@@ -13,6 +13,7 @@ import {
   applyMissingEosPenalty,
   bestThreshold,
   logisticThreshold,
+  valThreshold,
   bradleyTerryLoss,
   calibrationBins,
   clipScores,
@@ -197,6 +198,9 @@ describe("reward model evaluation helpers", () => {
     const t = logisticThreshold([0.1, 0.2, 0.3, 0.9, 1.0, 1.1], [0, 0, 0, 1, 1, 1]);
     assert.ok(t > 0.3 && t < 0.9, `separable: ${t}`);
     assert.throws(() => logisticThreshold([1, 2, 3, 4], [1, 1, 0, 0]), /do not rise with the score/);
+    // valThreshold: the logistic cut when the labels rise with the score, else the accuracy-maximising one
+    assert.equal(valThreshold(s, y), logisticThreshold(s, y));
+    assert.equal(valThreshold([1, 2, 3, 4], [1, 1, 0, 0]), bestThreshold([1, 2, 3, 4], [1, 1, 0, 0]).threshold);
   });
 
   it("bestThreshold picks the accuracy-maximising cut on the given labels; thresholdAccuracy applies it", () => {
