@@ -152,6 +152,13 @@ export function allPairs(k: number): [number, number][] {
   return out;
 }
 
+/** One labelled comparison of completions a and b: the labeller draws which one it prefers (one rng draw). */
+function labelPair(completions: Completion[], a: number, b: number, labeller: Labeller, group: number, split: PairSplit): PreferencePair {
+  const aWins = labeller.label(completions[a].gold, completions[b].gold) === 1;
+  const [chosen, rejected] = aWins ? [a, b] : [b, a];
+  return { group, chosen, rejected, p: labeller.prob(completions[chosen].gold, completions[rejected].gold), split };
+}
+
 /**
  * Labels every pair of each group's completions with the labeller and splits by prompt. Pure given its inputs:
  * the labeller draws in (group, pair) order, so the same completions and seed give the same labels.
@@ -163,16 +170,7 @@ export function labelPairs(completions: Completion[], k: number, labeller: Label
     const group = completions[g0].group;
     for (const [i, j] of allPairs(k)) {
       const a = g0 + i, b = g0 + j;
-      const ga = completions[a].gold, gb = completions[b].gold;
-      const aWins = labeller.label(ga, gb) === 1;
-      const [chosen, rejected] = aWins ? [a, b] : [b, a];
-      pairs.push({
-        group,
-        chosen,
-        rejected,
-        p: labeller.prob(completions[chosen].gold, completions[rejected].gold),
-        split: heldout.has(completions[a].prompt) ? "heldout" : "train",
-      });
+      pairs.push(labelPair(completions, a, b, labeller, group, heldout.has(completions[a].prompt) ? "heldout" : "train"));
     }
   }
   return pairs;
@@ -240,11 +238,7 @@ export function addReferencePairs(
       group: first.group, prompt: first.prompt, text: references[g], gold: goldScore(first.prompt + references[g]),
       promptIds: first.promptIds, responseIds, eos: true, source: "reference",
     }) - 1;
-    for (let j = g * k; j < (g + 1) * k; j++) {
-      const refWins = labeller.label(completions[ref].gold, completions[j].gold) === 1;
-      const [chosen, rejected] = refWins ? [ref, j] : [j, ref];
-      pairs.push({ group: first.group, chosen, rejected, p: labeller.prob(completions[chosen].gold, completions[rejected].gold), split: "train" });
-    }
+    for (let j = g * k; j < (g + 1) * k; j++) pairs.push(labelPair(completions, ref, j, labeller, first.group, "train"));
   }
 }
 

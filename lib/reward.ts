@@ -193,8 +193,6 @@ export function heldoutScores(rm: GPT, data: PreferenceData): Map<number, number
 
 export interface RewardTrainOptions {
   rng: Rng;
-  /** The variables to train (default: all of rm's, trunk and head). */
-  variables?: tf.Variable[];
   /** Called after every step with the row logged (heldout_accuracy only at eval steps). */
   onStep?: OnStep;
   /** Progress lines (default: none). */
@@ -242,7 +240,7 @@ export function trainRewardModel(rm: GPT, data: PreferenceData, c: RmConfig, opt
   const groups = trainGroups(data);
   const plan = rewardBatches(data, c, opts.rng.fork("batches"));
   const steps = plan.length;
-  const vars = opts.variables ?? rm.trainableVariables();
+  const vars = rm.trainableVariables();
   const opt = new AdamW(vars, { weightDecay: c.weight_decay });
   const metrics = new MetricsLog("rm");
   try {
