@@ -45,6 +45,12 @@ export interface KVCache {
   length: number; // tokens held (padding included); at most config.context
 }
 
+/** Several sequences in each row: per-token positions (int32 [B,T]) and the additive attention bias [B,1,T,T]. */
+export interface PackedLayout {
+  positions: tf.Tensor2D;
+  bias: tf.Tensor4D;
+}
+
 export function disposeCache(cache: KVCache): void {
   tf.dispose([...cache.keys, ...cache.values, cache.mask, cache.positions]);
 }
@@ -399,11 +405,15 @@ export class GPT {
     return tf.add(causal, keyPad);
   }
 
-  /** Shared by forward and prefill: the final hidden states, optionally recording each layer's k and v. */
-  private trunk(tokens: tf.Tensor2D, attnMask: tf.Tensor2D | undefined, training: boolean, kv?: { k: tf.Tensor4D[]; v: tf.Tensor4D[] }): tf.Tensor3D {
+  /**
+   * Shared by forward, hiddenStates and prefill: the final hidden states, optionally recording each layer's k and v.
+   * `packed` replaces the mask-derived positions and bias (several sequences in one row: lib/packing.ts).
+   */
+  private trunk(tokens: tf.Tensor2D, attnMask: tf.Tensor2D | undefined, training: boolean, kv?: { k: tf.Tensor4D[]; v: tf.Tensor4D[] },
+    packed?: PackedLayout): tf.Tensor3D {
     const [B, T] = tokens.shape;
-    let x = this.dropout(this.embed(tokens, this.positionsFor(attnMask)), training) as tf.Tensor3D;
-    const bias = this.fullBias(B, T, attnMask);
+    let x = this.dropout(this.embed(tokens, packed ? packed.positions : this.positionsFor(attnMask)), training) as tf.Tensor3D;
+    const bias = packed ? packed.bias : this.fullBias(B, T, attnMask);
     for (const lv of this.layers) {
       const [q, k, v] = this.qkv(x, lv);
       if (kv) { kv.k.push(k); kv.v.push(v); }
@@ -415,10 +425,23 @@ export class GPT {
 
   // ---------------------------------------------------------------- public passes
 
-  /** Final hidden states only (after ln_f), [B,T,D]: for the reward model and value head, skipping the LM head. */
-  hiddenStates(tokens: tf.Tensor2D, opts: { attnMask?: tf.Tensor2D; training?: boolean } = {}): tf.Tensor3D {
+  /**
+   * Final hidden states only (after ln_f), [B,T,D]: for the reward model and value head, skipping the LM head.
+   * opts.packed: rows holding several sequences (positions [B,T] and bias [B,1,T,T] from lib/packing.ts), in place
+   * of attnMask.
+   */
+  hiddenStates(tokens: tf.Tensor2D, opts: { attnMask?: tf.Tensor2D; training?: boolean; packed?: PackedLayout } = {}): tf.Tensor3D {
     this.checkTokens(tokens, opts.attnMask);
-    return tf.tidy(() => this.trunk(tokens, opts.attnMask, opts.training ?? false));
+    const p = opts.packed;
+    if (p) {
+      if (opts.attnMask) throw new Error("GPT.hiddenStates: give attnMask or packed, not both");
+      const [B, T] = tokens.shape;
+      if (!tf.util.arraysEqual(p.positions.shape, [B, T]) || !tf.util.arraysEqual(p.bias.shape, [B, 1, T, T])) {
+        throw new Error(`GPT.hiddenStates: packed positions [${p.positions.shape}] and bias [${p.bias.shape}] must be ` +
+          `[${B},${T}] and [${B},1,${T},${T}] for tokens [${B},${T}]`);
+      }
+    }
+    return tf.tidy(() => this.trunk(tokens, opts.attnMask, opts.training ?? false, undefined, p));
   }
 
   /**

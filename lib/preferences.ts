@@ -1,5 +1,5 @@
 // Preference data for the reward model: prompts -> k completions sampled from the SFT policy -> gold scores ->
-// pairs labelled by the simulated human (lib/labeller.ts) -> a train / held-out split by prompt -> token tensors.
+// pairs labelled by the simulated human (lib/labeller.ts) -> a train / held-out split by prompt.
 //
 //   prompt "The food"   completions  " was cold and bland."  " is amazing!"  " came late."  " was ok."
 //                        gold          -0.40                   0.62           0.00           0.30
@@ -14,15 +14,14 @@
 // Held-out pairs are split by prompt (every pair of a held-out prompt text is held out), so the held-out accuracy is
 // measured on prompts the reward model never saw, not on a sibling pair of a completion it trained on.
 import * as fs from "node:fs";
-import * as tf from "@tensorflow/tfjs";
 import type { DataFrame } from "danfojs-node";
 import { loadReviews, splitReview } from "./data";
 import { Labeller, goldScore } from "./labeller";
 import { atomicWrite, loadDanfo } from "./metrics";
 import type { GPT } from "./model";
 import { Rng } from "./rng";
-import { disposeRollout, sampleRollout, type ScoredBatch } from "./rollout";
-import { PAD, type Tokenizer } from "./tokenizer";
+import { disposeRollout, sampleRollout } from "./rollout";
+import type { Tokenizer } from "./tokenizer";
 
 /** One sampled completion of a prompt, scored by the gold scorer. */
 export interface Completion {
@@ -185,25 +184,32 @@ export function samplePreferencePairs(policy: GPT, tok: Tokenizer, prompts: stri
   const k = c.completions_per_prompt;
   const perBatch = Math.max(1, opts.promptsPerBatch ?? 32);
   const sampling = opts.rng.fork("sampling");
-  const completions: Completion[] = [];
-  for (let s = 0; s < prompts.length; s += perBatch) {
-    const chunk = prompts.slice(s, s + perBatch);
+  // Batches of prompts of similar token length: a batch is left-padded to its longest prompt, and every row pays
+  // for that length in the prefill and in every decode step's attention (one 19-token prompt among 5-token ones
+  // would triple it). Shortest first, ties in prompt order; completions go back to prompt order below.
+  const lengths = prompts.map((p) => tok.encode(p).length);
+  const order = prompts.map((_, i) => i).sort((a, b) => lengths[a] - lengths[b] || a - b);
+  const byPrompt: Completion[][] = new Array(prompts.length);
+  for (let s = 0; s < order.length; s += perBatch) {
+    const chunk = order.slice(s, s + perBatch);
     const rows: string[] = [];
     const groups: number[] = [];
-    chunk.forEach((p, i) => {
+    for (const g of chunk) {
       for (let j = 0; j < k; j++) {
-        rows.push(p);
-        groups.push(s + i);
+        rows.push(prompts[g]);
+        groups.push(g);
       }
-    });
+    }
     const r = sampleRollout(policy, tok, rows, { maxNewTokens: c.max_new_tokens, temperature: c.temperature, topK: 0, topP: 1, rng: sampling });
     try {
-      completions.push(...rolloutCompletions(r, groups));
+      const got = rolloutCompletions(r, groups);
+      chunk.forEach((g, i) => (byPrompt[g] = got.slice(i * k, (i + 1) * k)));
     } finally {
       disposeRollout(r);
     }
     opts.onProgress?.(Math.min(prompts.length, s + perBatch), prompts.length);
   }
+  const completions = byPrompt.flat();
   const heldout = heldoutPrompts(prompts, c.heldout_fraction, opts.rng.fork("split"));
   const labeller = new Labeller(c.labeller_beta, opts.rng.fork("labeller"));
   const pairs = labelPairs(completions, k, labeller, heldout);
@@ -242,40 +248,6 @@ export function addReferencePairs(
   }
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Tensors
-
-/**
- * The token batch of some completions (by index) for rewardScores, which reads [queries ; responses] at each row's
- * last real token. Each row [BOS prompt response] is PACKED and LEFT-padded to the longest row, L tokens:
- *   queries [n, L-1]  every token but the last (PAD on the left);   responses [n, 1]  the last token (EOS, if emitted)
- * Packing, rather than the rollout's prompt | response layout, keeps the batch as narrow as its longest row (the
- * rollout layout is as wide as the longest prompt plus the longest response, which can exceed the context when rows
- * of different rollouts meet). The model sees the same thing either way: padded keys are masked out of attention and
- * positions count real tokens only, so the scores are equal (test/reward.test.ts checks it).
- */
-export function completionBatch(completions: Completion[], indices: number[]): ScoredBatch {
-  if (indices.length === 0) throw new Error("completionBatch: no completions");
-  const rows = indices.map((i) => [...completions[i].promptIds, ...completions[i].responseIds]);
-  const n = rows.length;
-  const L = Math.max(...rows.map((r) => r.length));
-  if (L < 2) throw new Error("completionBatch: a row needs at least 2 tokens (BOS and one more)");
-  const q = new Int32Array(n * (L - 1)).fill(PAD), qm = new Float32Array(n * (L - 1));
-  const last = new Int32Array(n);
-  rows.forEach((r, b) => {
-    const off = b * (L - 1) + (L - r.length); // left padding
-    q.set(r.slice(0, -1), off);
-    qm.fill(1, off, (b + 1) * (L - 1));
-    last[b] = r[r.length - 1];
-  });
-  return {
-    queries: tf.tensor2d(q, [n, L - 1], "int32"),
-    queryMask: tf.tensor2d(qm, [n, L - 1]),
-    responses: tf.tensor2d(last, [n, 1], "int32"),
-    mask: tf.ones([n, 1]) as tf.Tensor2D,
-  };
-}
-
 /**
  * Whole sentences (e.g. the UCI reviews) as completions of an empty prompt: BOS, then text + EOS as the response, so
  * the reward model reads them exactly like a policy's completion and scores them at the EOS. A sentence longer than
@@ -294,9 +266,6 @@ export function sentenceCompletions(tok: Tokenizer, texts: string[], context: nu
   return { completions, truncated };
 }
 
-export function disposeBatch(b: ScoredBatch): void {
-  tf.dispose([b.queries, b.queryMask, b.responses, b.mask]);
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Tables and files

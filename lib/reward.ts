@@ -11,14 +11,13 @@ import { labellerCeiling } from "./labeller";
 import { MetricsLog, runDir, writeSummary } from "./metrics";
 import type { GPT } from "./model";
 import { AdamW, lrAt, trainStep } from "./optim";
+import { packSequences, packingTensors } from "./packing";
 import {
   Completion,
   PreferenceData,
   PreferencePair,
   allPairs,
-  completionBatch,
   describePairs,
-  disposeBatch,
   readPairsCsv,
   reviewPromptsWithReferences,
   samplePreferencePairs,
@@ -27,9 +26,8 @@ import {
 } from "./preferences";
 import { type StageCallbacks, type StageConfigRecord, type StageResult, checkpointDir, checkpointMismatch, loadStage, stageRecord } from "./pretrain";
 import { Rng } from "./rng";
-import { rewardScores } from "./rollout";
 import { ensureSft } from "./sft";
-import type { Tokenizer } from "./tokenizer";
+import { PAD, type Tokenizer } from "./tokenizer";
 import type { OnStep } from "./viz";
 
 function assertSameLength(fn: string, a: tf.Tensor1D, b: tf.Tensor1D): void {
@@ -147,16 +145,31 @@ export function postprocessScores(
 // k(k-1)/2 pairs enter the loss, so a step costs k forward rows per k(k-1)/2 comparisons.
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 
-/** Reward-model scores of some completions (all when indices is omitted), batched, dropout off, no gradients. */
+/**
+ * The reward model's scalar at the last token of each completion's [BOS prompt ; response] -> [n], in the given
+ * order. The rows are packed several to a batch row (lib/packing.ts): the numbers rewardScores gives on a padded
+ * batch (to float rounding), with about half the tokens, since the completions average half the longest one's
+ * length. Differentiable in the model's weights; opts.training turns dropout on.
+ */
+export function packedRewardScores(rm: GPT, completions: Completion[], indices: number[], opts: { training?: boolean } = {}): tf.Tensor1D {
+  const p = packSequences(indices.map((i) => [...completions[i].promptIds, ...completions[i].responseIds]), PAD);
+  return tf.tidy(() => {
+    const t = packingTensors(p);
+    const D = rm.config.d_model, n = indices.length;
+    const hidden = rm.hiddenStates(t.tokens, { packed: { positions: t.positions, bias: t.bias }, training: opts.training ?? false });
+    const last = tf.gather(hidden.reshape([p.rows * p.length, D]), t.last); // [n, D]
+    return rm.scalar(last.reshape([n, 1, D]) as tf.Tensor3D).reshape([n]) as tf.Tensor1D;
+  });
+}
+
+/** Reward-model scores of some completions (all when indices is omitted), batched and packed, dropout off, no gradients. */
 export function scoreCompletions(rm: GPT, completions: Completion[], indices?: number[], batchSize = 256): Float32Array {
   const idx = indices ?? completions.map((_, i) => i);
   const out = new Float32Array(idx.length);
   for (let s = 0; s < idx.length; s += batchSize) {
-    const b = completionBatch(completions, idx.slice(s, s + batchSize));
-    const scores = rewardScores(rm, b);
+    const scores = packedRewardScores(rm, completions, idx.slice(s, s + batchSize));
     out.set(scores.dataSync(), s);
     scores.dispose();
-    disposeBatch(b);
   }
   return out;
 }
@@ -249,13 +262,12 @@ export function trainRewardModel(rm: GPT, data: PreferenceData, c: RmConfig, opt
       const rows = plan[step].flatMap((g) => groups.get(g)!.completions);
       const row = new Map(rows.map((ci, j) => [ci, j]));
       const pairs = plan[step].flatMap((g) => groups.get(g)!.pairs);
-      const batch = completionBatch(data.completions, rows);
       const ci = tf.tensor1d(pairs.map((q) => row.get(q.chosen)!), "int32");
       const ri = tf.tensor1d(pairs.map((q) => row.get(q.rejected)!), "int32");
       const lr = lrAt(step, { lr: c.lr, steps, warmup_steps: c.warmup_steps, min_lr_ratio: c.min_lr_ratio });
       let margin: tf.Tensor1D | undefined;
       const { loss, gradNorm } = trainStep(vars, () => {
-        const s = rewardScores(rm, batch, { training: true }); // [rows], read at each row's last real token
+        const s = packedRewardScores(rm, data.completions, rows, { training: true }); // [rows], at each row's last token
         const chosen = tf.gather(s, ci) as tf.Tensor1D, rejected = tf.gather(s, ri) as tf.Tensor1D;
         margin = tf.keep(tf.sub(chosen, rejected)) as tf.Tensor1D; // for the batch accuracy
         return bradleyTerryLoss(chosen, rejected);
@@ -264,7 +276,6 @@ export function trainRewardModel(rm: GPT, data: PreferenceData, c: RmConfig, opt
       let right = 0;
       for (const v of m) right += v > 0 ? 1 : v === 0 ? 0.5 : 0;
       tf.dispose([margin!, ci, ri]);
-      disposeBatch(batch);
       const values: Record<string, number> = { loss, accuracy: right / m.length, lr, grad_norm: gradNorm };
       if ((step + 1) % c.eval_every === 0 || step === steps - 1) {
         values.heldout_accuracy = splitAccuracy(data, heldoutScores(rm, data), "heldout");

@@ -11,8 +11,10 @@
 // Sampling, step by step (the model's KV cache holds every earlier key/value, so a step costs one token, not P+t):
 //   logits_t / temperature -> log-softmax = log pi(. | state)  <- the log-prob we record (TRL's convention: at the
 //   sampling temperature, BEFORE top-k/top-p truncation, so the reference and later PPO passes can recompute it
-//   exactly with scoreResponses) -> top-k / top-p truncation -> draw with the seeded Rng.
-// Rows that already emitted EOS keep emitting <pad> (mask 0, log-prob 0); their cache steps are computed and ignored.
+//   exactly with scoreResponses) -> top-k / top-p truncation -> draw with the seeded Rng (one uniform per row: on
+//   the backend by inverse CDF when nothing is truncated, drawTokens; in JS with top-k/top-p, sampleToken).
+// Rows that already emitted EOS keep emitting <pad> (mask 0, log-prob 0); once a quarter of the batch has finished,
+// their rows are dropped from the cache.
 //
 // Never sampled, whatever the model says: <pad> (it would be indistinguishable from padding), <bos> (only starts a
 // sequence) and ids the tokenizer cannot decode (a model vocabulary larger than the tokenizer's). A trained policy
@@ -153,6 +155,35 @@ function sampleUntruncated(logp: ArrayLike<number>, banned: (id: number) => bool
   return last; // rounding left u a hair above 0: the last id with positive weight (as Rng.categorical)
 }
 
+/**
+ * One token per row of logits [R,V] (not disposed), drawn natively by inverse CDF: with u_j uniform in (0,1), row j
+ * gets the first id whose cumulative probability over the allowed ids reaches u_j * (their total), which is what
+ * sampleToken draws without truncation for the same u (up to float32 rounding of the running sum). `allowed` is
+ * float32 [V], 1 for ids that may be drawn and 0 for banned ones. Returns the ids and their log-probs at
+ * `temperature` (before the ban, as sampleToken's callers record them). A row's u must be in (0,1): u = 0 could
+ * land on a banned id, so callers give it at least 2^-32.
+ * Why native: the JS loop costs one exp per id (~60 ms for 512 x 2,048 logits per step, plus moving them to JS);
+ * here only 2 numbers per row leave the backend.
+ */
+export function drawTokens(logits: tf.Tensor2D, temperature: number, allowed: tf.Tensor1D, u: Float32Array): { ids: Int32Array; logprobs: Float32Array } {
+  const [R, V] = logits.shape;
+  if (u.length !== R) throw new Error(`drawTokens: ${u.length} uniforms for ${R} rows`);
+  const out = tf.tidy(() => {
+    const logp = tf.logSoftmax(temperature === 1 ? logits : tf.div(logits, temperature)) as tf.Tensor2D;
+    const cum = tf.cumsum(tf.mul(tf.exp(logp), allowed), 1);
+    const target = tf.mul(tf.tensor2d(u, [R, 1]), tf.slice(cum, [0, V - 1], [R, 1]));
+    // first id with cum >= target; since u > 0 and cum only grows where p > 0, that id has positive probability
+    const ids = tf.sum(tf.cast(tf.less(cum, target), "int32"), 1);
+    const lp = tf.sum(tf.mul(logp, tf.cast(tf.oneHot(ids, V), "float32")), 1);
+    return tf.stack([tf.cast(ids, "float32"), lp], 1); // one transfer: ids are exact in float32 (V < 2^24)
+  });
+  const both = out.dataSync() as Float32Array;
+  out.dispose();
+  const ids = new Int32Array(R), logprobs = new Float32Array(R);
+  for (let j = 0; j < R; j++) { ids[j] = both[2 * j]; logprobs[j] = both[2 * j + 1]; }
+  return { ids, logprobs };
+}
+
 /** The cache of some of its rows (indices into its batch, in order); disposes the old cache. */
 function compactCache(c: KVCache, keep: number[]): KVCache {
   const idx = tf.tensor1d(keep, "int32");
@@ -182,6 +213,7 @@ function checkOptions(model: GPT, P: number, opts: SampleOptions): void {
  */
 export function sampleRollout(model: GPT, tok: Tokenizer, prompts: string[], opts: SampleOptions): Rollout {
   const { queries, queryMask } = encodeQueries(tok, prompts);
+  let allowed: tf.Tensor1D | undefined; // drawTokens' mask of the ids that may be drawn
   try {
     const [B, P] = queries.shape;
     checkOptions(model, P, opts);
@@ -197,23 +229,44 @@ export function sampleRollout(model: GPT, tok: Tokenizer, prompts: string[], opt
     const done = new Array<boolean>(B).fill(false);
     const lengths = new Array<number>(B).fill(0);
 
+    // Without top-k/top-p the draw runs natively (drawTokens); with them, in JS on the log-probs (sampleToken).
+    const truncating = topK > 0 || topP < 1;
+    allowed = truncating ? undefined : tf.tensor1d(Float32Array.from({ length: V }, (_, id) => (banned(id) ? 0 : 1)));
+
     // One step's sampling from logits [rows.length, V] (disposed here), whose row j is the rollout's row rows[j];
-    // returns the tokens fed to the next step, one per logits row. Rows are visited in increasing rollout order, so
-    // the rng draws the same numbers whichever finished rows were dropped from the batch.
+    // returns the tokens fed to the next step, one per logits row. Rows are visited in increasing rollout order and
+    // each unfinished row takes one number from the rng, so the draws do not depend on which finished rows were
+    // dropped from the batch.
     const step = (logits: tf.Tensor2D, t: number, rows: number[]): Int32Array => {
-      const logp = tf.tidy(() => tf.logSoftmax(tf.div(logits, opts.temperature))); // [rows, V]
-      const flat = logp.dataSync() as Float32Array;
-      tf.dispose([logits, logp]);
-      const next = new Int32Array(rows.length).fill(tok.pad);
-      for (let j = 0; j < rows.length; j++) {
+      const R = rows.length;
+      let chosen: Int32Array, chosenLp: Float32Array;
+      if (allowed) {
+        const u = new Float32Array(R);
+        for (let j = 0; j < R; j++) if (!done[rows[j]]) u[j] = Math.max(opts.rng.next(), 2 ** -32);
+        ({ ids: chosen, logprobs: chosenLp } = drawTokens(logits, opts.temperature, allowed, u));
+        logits.dispose();
+      } else {
+        const logp = tf.tidy(() => tf.logSoftmax(tf.div(logits, opts.temperature))); // [rows, V]
+        const flat = logp.dataSync() as Float32Array;
+        tf.dispose([logits, logp]);
+        chosen = new Int32Array(R);
+        chosenLp = new Float32Array(R);
+        for (let j = 0; j < R; j++) {
+          if (done[rows[j]]) continue;
+          const row = flat.subarray(j * V, (j + 1) * V);
+          chosen[j] = sampleToken(row, banned, topK, topP, opts.rng);
+          chosenLp[j] = row[chosen[j]];
+        }
+      }
+      const next = new Int32Array(R).fill(tok.pad);
+      for (let j = 0; j < R; j++) {
         const b = rows[j];
         if (done[b]) continue;
-        const row = flat.subarray(j * V, (j + 1) * V);
-        const id = sampleToken(row, banned, topK, topP, opts.rng);
+        const id = chosen[j];
         next[j] = id;
         ids[b * T + t] = id;
         m[b * T + t] = 1;
-        lp[b * T + t] = row[id];
+        lp[b * T + t] = chosenLp[j];
         lengths[b]++;
         if (id === tok.eos) done[b] = true;
       }
@@ -269,6 +322,7 @@ export function sampleRollout(model: GPT, tok: Tokenizer, prompts: string[], opt
       }
     }
 
+    allowed?.dispose();
     const completions = Array.from({ length: B }, (_, b) => tok.decode(Array.from(ids.subarray(b * T, b * T + lengths[b])).filter((id) => id !== tok.eos)));
     return {
       prompts: prompts.slice(),
@@ -283,6 +337,7 @@ export function sampleRollout(model: GPT, tok: Tokenizer, prompts: string[], opt
     };
   } catch (e) {
     tf.dispose([queries, queryMask]);
+    allowed?.dispose();
     throw e;
   }
 }

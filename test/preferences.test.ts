@@ -8,8 +8,6 @@ import {
   Completion,
   PreferenceData,
   allPairs,
-  completionBatch,
-  disposeBatch,
   heldoutPrompts,
   labelPairs,
   pairsFromCsv,
@@ -172,24 +170,6 @@ describe("samplePreferencePairs (a tiny untrained policy)", () => {
 });
 
 describe("token batches", () => {
-  it("completionBatch: each row [BOS prompt response] packed and left-padded, the last token in responses", () => {
-    const completions = [comp(0, "ab", " c", 0), comp(0, "a", " cde", 0, false)];
-    const b = completionBatch(completions, [0, 1]);
-    const a = (s: string) => s.charCodeAt(0);
-    // rows: <bos> a b " " c <eos>  (6 tokens)  and  <bos> a " " c d e  (6 tokens)
-    assert.deepEqual(b.queries.arraySync(), [[BOS, a("a"), a("b"), a(" "), a("c")], [BOS, a("a"), a(" "), a("c"), a("d")]]);
-    assert.deepEqual(b.responses.arraySync(), [[EOS], [a("e")]]);
-    assert.deepEqual(b.mask.arraySync(), [[1], [1]]);
-    disposeBatch(b);
-    const c = completionBatch([comp(0, "ab", " c", 0), comp(0, "a", "", 0)], [0, 1]); // 6 and 3 tokens
-    assert.deepEqual(c.queries.arraySync(), [[BOS, a("a"), a("b"), a(" "), a("c")], [PAD, PAD, PAD, BOS, a("a")]]);
-    assert.deepEqual(c.queryMask.arraySync(), [[1, 1, 1, 1, 1], [0, 0, 0, 1, 1]]);
-    assert.deepEqual(c.responses.arraySync(), [[EOS], [EOS]]);
-    assert.equal(c.queries.dtype, "int32");
-    assert.equal(c.responses.dtype, "int32");
-    disposeBatch(c);
-  });
-
   it("sentenceCompletions: BOS, the sentence, EOS; long sentences cut to fit the context", () => {
     const { completions, truncated } = sentenceCompletions(tok, ["Great!", "x".repeat(50)], 12);
     assert.deepEqual(completions[0].promptIds, [BOS]);

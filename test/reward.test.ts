@@ -8,7 +8,7 @@ import { initBackend } from "../lib/backend";
 import { loadConfig } from "../lib/config";
 import { Labeller } from "../lib/labeller";
 import { GPT } from "../lib/model";
-import { Completion, PreferenceData, completionBatch, disposeBatch, labelPairs, parseCsv } from "../lib/preferences";
+import { Completion, PreferenceData, labelPairs, parseCsv } from "../lib/preferences";
 import {
   applyMissingEosPenalty,
   bestThreshold,
@@ -153,7 +153,7 @@ describe("reward model scores", () => {
         return s.dataSync()[ids.length - 1];
       });
     });
-    // The three together, packed (lib/preferences completionBatch): rows 1 and 2 get left padding.
+    // The three together, packed end to end into batch rows (lib/packing.ts).
     const together = scoreCompletions(rm, completions);
     for (let i = 0; i < 3; i++) assert.ok(Math.abs(together[i] - alone[i]) < 1e-5, `row ${i}: ${together[i]} vs ${alone[i]}`);
     // The rollout layout: prompts LEFT-padded to P, responses RIGHT-padded to T, and garbage (token 37, "%") in every
@@ -174,7 +174,7 @@ describe("reward model scores", () => {
     const ids0 = [...completions[0].promptIds, ...completions[0].responseIds];
     const before = tf.tidy(() => rm.scalar(rm.hiddenStates(tf.tensor2d([ids0], [1, ids0.length], "int32"))).dataSync()[ids0.length - 2]);
     assert.ok(Math.abs(before - alone[0]) > 1e-4);
-    disposeBatch(rollout);
+    tf.dispose(Object.values(rollout));
     rm.dispose();
   });
 });

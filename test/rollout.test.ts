@@ -6,7 +6,7 @@ import { GPT, ModelConfig } from "../lib/model";
 import { Tokenizer } from "../lib/tokenizer";
 import { Rng } from "../lib/rng";
 import {
-  Rollout, disposeRollout, encodeQueries, encodeResponses, lastRealMask, rewardScores, sampleRollout, sampleToken, scoreResponses,
+  Rollout, disposeRollout, drawTokens, encodeQueries, encodeResponses, lastRealMask, rewardScores, sampleRollout, sampleToken, scoreResponses,
 } from "../lib/rollout";
 
 before(async () => {
@@ -199,6 +199,31 @@ test("sampleToken without truncation draws what Rng.categorical draws over exp(l
     assert.equal(sampleToken(logp, banned, 0, 1, a), expected);
   }
   assert.throws(() => sampleToken([0, 0], () => true, 0, 1, a), /every token is banned/);
+});
+
+test("drawTokens (native inverse CDF) draws sampleToken's token for the same uniform, and records log-probs at the temperature", () => {
+  const V = 40, R = 300, temperature = 0.7;
+  const r = new Rng(5);
+  const logits = tf.tensor2d(Array.from({ length: R * V }, () => 3 * r.normal()), [R, V]);
+  const banned = (i: number) => i === 0 || i === 1 || i >= 37;
+  const allowed = tf.tensor1d(Array.from({ length: V }, (_, i) => (banned(i) ? 0 : 1)));
+  const u = new Float32Array(R).map(() => Math.max(r.next(), 2 ** -32));
+  const { ids, logprobs } = drawTokens(logits, temperature, allowed, u);
+  const logp = tf.logSoftmax(tf.div(logits, temperature)).arraySync() as number[][];
+  // sampleToken draws u = rng.next() once per call: feed it the same u through a stub Rng.
+  const fixed = (x: number) => ({ next: () => x }) as unknown as Rng;
+  let same = 0;
+  for (let j = 0; j < R; j++) {
+    assert.ok(!banned(ids[j]), `row ${j} drew banned id ${ids[j]}`);
+    assert.ok(Math.abs(logprobs[j] - logp[j][ids[j]]) < 1e-5, `row ${j}: log-prob ${logprobs[j]} vs ${logp[j][ids[j]]}`);
+    if (ids[j] === sampleToken(logp[j], banned, 0, 1, fixed(u[j]))) same++;
+  }
+  assert.ok(same >= R - 1, `${same} of ${R} rows agree`); // float32 vs float64 running sums may split one boundary
+  // the extremes of u land on the first and the last allowed id
+  const ends = drawTokens(tf.zeros([2, V]) as tf.Tensor2D, 1, allowed, Float32Array.from([2 ** -32, 1]));
+  assert.deepEqual([...ends.ids], [2, 36]);
+  assert.throws(() => drawTokens(logits, 1, allowed, new Float32Array(3)), /3 uniforms for 300 rows/);
+  tf.dispose([logits, allowed]);
 });
 
 test("errors: prompt + maxNewTokens beyond the context, bad temperature / topK / topP", () => {
