@@ -126,6 +126,7 @@ export const SCHEMA = section({
     max_new_tokens: int("[1, 4096]"),
     temperature: num("(0, 10]"),
     include_reference: bool(), // the prompt's real review sentence joins its training group (Stiennon et al. 2020)
+    review_sentences: int("[0, inf)"), // real review sentences compared in groups of their own (0 = none)
     labeller_beta: num("(0, inf)"),
     heldout_fraction: num("(0, 1)"),
     epochs: int("[1, inf)"),

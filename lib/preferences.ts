@@ -38,8 +38,11 @@ export interface Completion {
   responseIds: number[];
   /** The policy emitted EOS within max_new_tokens. */
   eos: boolean;
-  /** "reference": the real review sentence the prompt was cut from (rm.include_reference); absent: a policy sample. */
-  source?: "policy" | "reference";
+  /**
+   * "reference": the real review sentence the prompt was cut from (rm.include_reference); "review": a whole real
+   * review sentence answering the empty prompt (rm.review_sentences); absent: a policy sample.
+   */
+  source?: "policy" | "reference" | "review";
 }
 
 export type PairSplit = "train" | "heldout";
@@ -67,6 +70,7 @@ export interface PairsConfig {
   max_new_tokens: number;
   temperature: number;
   include_reference: boolean;
+  review_sentences: number;
   labeller_beta: number;
   heldout_fraction: number;
 }
@@ -219,7 +223,35 @@ export function samplePreferencePairs(policy: GPT, tok: Tokenizer, prompts: stri
     }
     addReferencePairs(completions, pairs, k, opts.references, tok, c.max_new_tokens, labeller, heldout);
   }
+  if (c.review_sentences > 0) {
+    addReviewGroups(completions, pairs, k, c.review_sentences, tok, policy.config.context, labeller, heldout, opts.rng.fork("reviews"));
+  }
   return { completions, pairs, beta: c.labeller_beta };
+}
+
+/**
+ * rm.review_sentences: groups of k real review sentences of the training split, each a whole response to the empty
+ * prompt (BOS, sentence, EOS: how the human-label test reads a sentence), every pair of a group labelled by the
+ * same labeller. Human-written responses in the comparisons, as in Stanford's SHP (Ethayarajh et al. 2022), which is
+ * made of nothing else: they cost no sampling, and they show the reward model fluent text with the full range of
+ * sentiment words where the policy's samples are half-English. A sentence that begins with a held-out prompt is
+ * left out, so no held-out prompt is seen in training with its context. Up to n sentences, in a seeded order, in
+ * whole groups; new groups after the prompt groups, labelled after every other pair (the samples' labels do not
+ * change).
+ */
+export function addReviewGroups(
+  completions: Completion[], pairs: PreferencePair[], k: number, n: number, tok: Tokenizer, context: number,
+  labeller: Labeller, heldout: Set<string>, rng: Rng,
+): void {
+  const held = [...heldout];
+  const texts = rng.shuffle(loadReviews("train").map((r) => r.text)).filter((t) => !held.some((p) => t.startsWith(p)));
+  const use = sentenceCompletions(tok, texts.slice(0, Math.floor(Math.min(n, texts.length) / k) * k), context).completions;
+  let group = completions.reduce((m, x) => Math.max(m, x.group), -1) + 1;
+  for (let g0 = 0; g0 < use.length; g0 += k, group++) {
+    const first = completions.length;
+    for (let i = 0; i < k; i++) completions.push({ ...use[g0 + i], group, source: "review" });
+    for (const [i, j] of allPairs(k)) pairs.push(labelPair(completions, first + i, first + j, labeller, group, "train"));
+  }
 }
 
 /**
@@ -371,7 +403,7 @@ export function pairsFromCsv(text: string, beta: number, file = "pairs.csv"): Pr
     const put = (idx: number, text: string, gold: string, eos: string, toks: string, source: string) => {
       completions[idx] ??= {
         group, prompt: r[J.prompt], text, gold: Number(gold), promptIds: ids(r[J.prompt_tokens]), responseIds: ids(toks), eos: eos === "true",
-        ...(source === "reference" ? { source: "reference" as const } : {}),
+        ...(source === "reference" || source === "review" ? { source } : {}),
       };
     };
     const ci = Number(r[J.chosen_index]), ri = Number(r[J.rejected_index]);
@@ -397,8 +429,16 @@ export function describePairs(d: PreferenceData): string {
   const ho = d.pairs.filter((p) => p.split === "heldout");
   const prompts = (ps: PreferencePair[]) => new Set(ps.map((p) => d.completions[p.chosen].prompt)).size;
   const ties = d.pairs.filter((p) => p.p === 0.5).length;
-  const eos = d.completions.filter((c) => c.eos).length;
-  return `${d.completions.length} completions, ${d.pairs.length} pairs: ${tr.length} train (${prompts(tr)} prompts), ` +
+  const bySource = new Map<string, number>();
+  for (const c of d.completions) bySource.set(c.source ?? "policy", (bySource.get(c.source ?? "policy") ?? 0) + 1);
+  const sources = bySource.size > 1 ? ` (${[...bySource].map(([k, n]) => `${n} ${k}`).join(", ")})` : "";
+  return `${d.completions.length} completions${sources}, ${d.pairs.length} pairs: ${tr.length} train (${prompts(tr)} prompts), ` +
     `${ho.length} held-out (${prompts(ho)} prompts); ${(100 * ties / d.pairs.length).toFixed(1)}% gold ties; ` +
-    `${(100 * eos / d.completions.length).toFixed(1)}% of completions end with EOS`;
+    `${(100 * policyEosRate(d)).toFixed(1)}% of the policy's completions end with EOS`;
+}
+
+/** The fraction of the policy's samples (not references or review sentences) that end with EOS. */
+export function policyEosRate(d: PreferenceData): number {
+  const samples = d.completions.filter((c) => (c.source ?? "policy") === "policy");
+  return samples.filter((c) => c.eos).length / samples.length;
 }

@@ -22,6 +22,7 @@ import {
   reviewPromptsWithReferences,
   samplePreferencePairs,
   sentenceCompletions,
+  policyEosRate,
   writePairsCsv,
 } from "./preferences";
 import { type StageCallbacks, type StageConfigRecord, type StageResult, checkpointDir, checkpointMismatch, loadStage, stageRecord } from "./pretrain";
@@ -592,12 +593,24 @@ export async function ensureRewardModel(cfg: Config, cb: StageCallbacks & { forc
   }
 }
 
-/** With rm.include_reference: how many training pairs hold a reference, and how often the labeller chose it. */
-function referenceStats(data: PreferenceData): Record<string, number> {
+/**
+ * With rm.include_reference: how many training pairs hold a reference, and how often the labeller chose it; with
+ * rm.review_sentences: how many real sentences and pairs the review groups added.
+ */
+function sourceStats(data: PreferenceData): Record<string, number> {
+  const out: Record<string, number> = {};
   const isRef = (i: number) => data.completions[i].source === "reference";
   const refPairs = data.pairs.filter((q) => isRef(q.chosen) || isRef(q.rejected));
-  if (refPairs.length === 0) return {};
-  return { reference_pairs: refPairs.length, reference_chosen_rate: refPairs.filter((q) => isRef(q.chosen)).length / refPairs.length };
+  if (refPairs.length > 0) {
+    out.reference_pairs = refPairs.length;
+    out.reference_chosen_rate = refPairs.filter((q) => isRef(q.chosen)).length / refPairs.length;
+  }
+  const reviews = data.completions.filter((x) => x.source === "review").length;
+  if (reviews > 0) {
+    out.review_sentences = reviews;
+    out.review_pairs = data.pairs.filter((q) => data.completions[q.chosen].source === "review").length;
+  }
+  return out;
 }
 
 /** User + system CPU seconds of this process since `since`. */
@@ -628,7 +641,7 @@ export async function trainRewardStage(cfg: Config, sft: GPT, tok: Tokenizer, cb
   const data = samplePreferencePairs(sft, tok, prompts, c, {
     rng: rng.fork("pairs"),
     references: drawn.map((x) => x.reference),
-    promptsPerBatch: Math.max(1, Math.floor(512 / c.completions_per_prompt)), // 512 rows a call: ~20% faster than 256, 50% than 128
+    promptsPerBatch: Math.max(1, Math.floor(1024 / c.completions_per_prompt)), // 1,024 rows a call: ~1.35x faster than 512 (per-step kernel overhead)
   });
   writePairsCsv(path.join(runs, "pairs.csv"), data);
   const tPairs = performance.now();
@@ -666,8 +679,8 @@ export async function trainRewardStage(cfg: Config, sft: GPT, tok: Tokenizer, cb
     pairs_train: data.pairs.filter((q) => q.split === "train").length,
     pairs_heldout: data.pairs.filter((q) => q.split === "heldout").length,
     gold_tie_fraction: data.pairs.filter((q) => q.p === 0.5).length / data.pairs.length,
-    ...referenceStats(data),
-    eos_rate: data.completions.filter((x) => x.eos).length / data.completions.length,
+    ...sourceStats(data),
+    eos_rate: policyEosRate(data),
     score_mean: stats.mean,
     score_std: stats.std,
     seconds_pairs: (tPairs - t0) / 1000,

@@ -4,6 +4,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
 import { GPT, ModelConfig } from "../lib/model";
 import { packSequences, packingTensors } from "../lib/packing";
+import { Rng } from "../lib/rng";
 
 before(async () => {
   await initBackend();
@@ -102,6 +103,44 @@ describe("a packed batch computes what each sequence computes alone", () => {
     const tokens = tf.zeros([t.tokens.shape[0], 3], "int32") as tf.Tensor2D;
     assert.throws(() => m.hiddenStates(tokens, { packed: { positions: t.positions, bias: t.bias } }), /packed positions .* must be/);
     assert.throws(() => m.hiddenStates(t.tokens, { attnMask: tf.onesLike(t.tokens) as tf.Tensor2D, packed: t }), /attnMask or packed, not both/);
+    m.dispose();
+  });
+});
+
+describe("benchmark (printed, not asserted): a reward-model gradient step, padded against packed", () => {
+  it("course-sized model, 128 sequences of 9-46 tokens (the course's pairs: mean ~18, longest ~34-46)", () => {
+    const course: ModelConfig = { vocab_size: 2048, context: 64, d_model: 128, n_layers: 4, n_heads: 4, dropout: 0 };
+    const m = new GPT(course, { seed: 1, head: "reward" });
+    const vars = m.trainableVariables();
+    const r = new Rng(3);
+    // lengths skewed short like the course's completions: 9 + 37 * u^2, u uniform
+    const seqs = Array.from({ length: 128 }, () => Array.from({ length: 9 + Math.floor(37 * r.next() ** 2) }, () => 3 + Math.floor(r.next() * 2000)));
+    const L = Math.max(...seqs.map((s) => s.length));
+    // padded: right-padded rows with a mask, the score picked at each row's last real token
+    const padded = () => {
+      const ids = new Int32Array(128 * L), mask = new Float32Array(128 * L), last = new Int32Array(128);
+      seqs.forEach((s, b) => { ids.set(s, b * L); mask.fill(1, b * L, b * L + s.length); last[b] = b * L + s.length - 1; });
+      const h = m.hiddenStates(tf.tensor2d(ids, [128, L], "int32"), { attnMask: tf.tensor2d(mask, [128, L]) });
+      return tf.sum(tf.gather(m.scalar(h).reshape([128 * L]), tf.tensor1d(last, "int32"))) as tf.Scalar;
+    };
+    const packed = () => {
+      const t = packingTensors(packSequences(seqs, PAD));
+      const h = m.hiddenStates(t.tokens, { packed: t });
+      return tf.sum(tf.gather(m.scalar(h).reshape([t.tokens.size]), t.last)) as tf.Scalar;
+    };
+    const time = (f: () => tf.Scalar, n: number) => {
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) { const { value, grads } = tf.variableGrads(f, vars); value.dataSync(); tf.dispose([value, ...Object.values(grads)]); }
+      return (performance.now() - t0) / n;
+    };
+    time(padded, 1); time(packed, 1); // warm-up
+    const a = time(padded, 3), b = time(packed, 3);
+    const p = packSequences(seqs, PAD);
+    const real = seqs.reduce((s, q) => s + q.length, 0);
+    console.log(`# reward-model gradient step, ${tf.getBackend()}: padded [128 x ${L}] ${a.toFixed(0)} ms, packed [${p.rows} x ${p.length}] ` +
+      `${b.toFixed(0)} ms, speed-up ${(a / b).toFixed(2)}x; real tokens ${real}: ${(100 * real / (128 * L)).toFixed(0)}% of the padded batch, ` +
+      `${(100 * real / (p.rows * p.length)).toFixed(0)}% of the packed one`);
+    assert.ok(a > 0 && b > 0);
     m.dispose();
   });
 });

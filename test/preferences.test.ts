@@ -8,6 +8,7 @@ import {
   Completion,
   PreferenceData,
   allPairs,
+  describePairs,
   heldoutPrompts,
   labelPairs,
   pairsFromCsv,
@@ -107,7 +108,7 @@ describe("samplePreferencePairs (a tiny untrained policy)", () => {
   it("k completions per prompt, gold = VADER(prompt + completion), sampled tokens kept, no prompt in both splits", () => {
     const model = new GPT({ vocab_size: tok.vocabSize, context: 40, d_model: 16, n_layers: 1, n_heads: 2, dropout: 0 }, { seed: 3 });
     const prompts = reviewPrompts(30, new Rng(2), 2, 4);
-    const c = { prompts: 30, completions_per_prompt: 3, max_new_tokens: 6, temperature: 1, include_reference: false, labeller_beta: 10, heldout_fraction: 0.2 };
+    const c = { prompts: 30, completions_per_prompt: 3, max_new_tokens: 6, temperature: 1, include_reference: false, review_sentences: 0, labeller_beta: 10, heldout_fraction: 0.2 };
     const d = samplePreferencePairs(model, tok, prompts, c, { rng: new Rng(11), promptsPerBatch: 8 });
     assert.equal(d.completions.length, 90);
     assert.equal(d.pairs.length, 90); // 3 pairs per prompt
@@ -137,7 +138,7 @@ describe("samplePreferencePairs (a tiny untrained policy)", () => {
     const drawn = reviewPromptsWithReferences(30, new Rng(2), 2, 4);
     assert.deepEqual(drawn.map((x) => x.prompt), reviewPrompts(30, new Rng(2), 2, 4), "the same prompts as reviewPrompts");
     const prompts = drawn.map((x) => x.prompt), references = drawn.map((x) => x.reference);
-    const c = { prompts: 30, completions_per_prompt: 3, max_new_tokens: 12, temperature: 1, include_reference: false, labeller_beta: 10, heldout_fraction: 0.2 };
+    const c = { prompts: 30, completions_per_prompt: 3, max_new_tokens: 12, temperature: 1, include_reference: false, review_sentences: 0, labeller_beta: 10, heldout_fraction: 0.2 };
     const plain = samplePreferencePairs(model, tok, prompts, c, { rng: new Rng(11), promptsPerBatch: 8 });
     const d = samplePreferencePairs(model, tok, prompts, { ...c, include_reference: true }, { rng: new Rng(11), promptsPerBatch: 8, references });
     assert.deepEqual(d.completions.slice(0, 90), plain.completions);
@@ -165,6 +166,41 @@ describe("samplePreferencePairs (a tiny untrained policy)", () => {
     const back = pairsFromCsv(pairsToCsv(d), 10);
     assert.deepEqual(back.completions.map((x) => x.source ?? "policy"), d.completions.map((x) => x.source ?? "policy"));
     assert.throws(() => samplePreferencePairs(model, tok, prompts, { ...c, include_reference: true }, { rng: new Rng(11) }), /include_reference is true but no references/);
+    model.dispose();
+  });
+
+  it("review_sentences: groups of k real training sentences answer the empty prompt, all pairs labelled; samples' pairs unchanged", () => {
+    const model = new GPT({ vocab_size: tok.vocabSize, context: 40, d_model: 16, n_layers: 1, n_heads: 2, dropout: 0 }, { seed: 3 });
+    const prompts = reviewPrompts(30, new Rng(2), 2, 4);
+    const c = { prompts: 30, completions_per_prompt: 3, max_new_tokens: 8, temperature: 1, include_reference: false, review_sentences: 0, labeller_beta: 10, heldout_fraction: 0.2 };
+    const plain = samplePreferencePairs(model, tok, prompts, c, { rng: new Rng(11), promptsPerBatch: 8 });
+    const d = samplePreferencePairs(model, tok, prompts, { ...c, review_sentences: 20 }, { rng: new Rng(11), promptsPerBatch: 8 });
+    assert.deepEqual(d.completions.slice(0, 90), plain.completions);
+    assert.deepEqual(d.pairs.slice(0, 90), plain.pairs);
+    const reviews = d.completions.slice(90);
+    assert.equal(reviews.length, 18, "whole groups of 3: 18 of the 20 sentences");
+    const train = new Set(loadReviews("train").map((r) => r.text));
+    const held = [...new Set(plain.pairs.filter((q) => q.split === "heldout").map((q) => plain.completions[q.chosen].prompt))];
+    for (const r of reviews) {
+      assert.equal(r.source, "review");
+      assert.equal(r.prompt, "");
+      assert.ok(train.has(r.text), `"${r.text}" is a training sentence`);
+      assert.ok(!held.some((p) => r.text.startsWith(p)), `"${r.text}" begins with a held-out prompt`);
+      assert.deepEqual(r.promptIds, [BOS]);
+      assert.equal(r.gold, goldScore(r.text));
+    }
+    assert.equal(new Set(reviews.map((r) => r.group)).size, 6);
+    assert.ok(Math.min(...reviews.map((r) => r.group)) > Math.max(...plain.completions.map((x) => x.group)), "new group ids");
+    const reviewPairs = d.pairs.slice(90);
+    assert.equal(reviewPairs.length, 6 * 3);
+    for (const q of reviewPairs) {
+      assert.equal(q.split, "train");
+      assert.equal(d.completions[q.chosen].group, d.completions[q.rejected].group);
+      assert.equal(d.completions[q.chosen].source, "review");
+    }
+    const back = pairsFromCsv(pairsToCsv(d), 10);
+    assert.deepEqual(back.completions.map((x) => x.source ?? "policy"), d.completions.map((x) => x.source ?? "policy"));
+    assert.match(describePairs(d), /90 policy, 18 review/);
     model.dispose();
   });
 });

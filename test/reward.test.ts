@@ -302,13 +302,17 @@ describe("ensureRewardModel (the stage, on smoke.yaml in a temporary folder)", (
       for (const k of ["heldout_accuracy", "labeller_ceiling", "human_label_agreement", "seconds"]) assert.equal(typeof summary[k], "number", k);
       assert.ok(summary.labeller_ceiling >= 0.5 && summary.labeller_ceiling <= 1);
       assert.equal(fs.readFileSync(path.join(runs, "metrics.csv"), "utf8").split("\n")[0], "step,loss,accuracy,lr,grad_norm,heldout_accuracy");
-      // every pair of each prompt's k samples, plus (smoke has rm.include_reference) k pairs per reference sentence
+      // every pair of each prompt's k samples, plus (smoke has rm.include_reference) k pairs per reference sentence,
+      // plus (smoke has rm.review_sentences) every pair of each group of k real sentences
       const k = cfg.rm.completions_per_prompt;
       assert.equal(cfg.rm.include_reference, true);
       assert.ok(summary.reference_pairs > 0 && summary.reference_pairs % k === 0, `reference_pairs ${summary.reference_pairs}`);
       assert.ok(summary.reference_chosen_rate >= 0 && summary.reference_chosen_rate <= 1);
+      assert.ok(cfg.rm.review_sentences > 0);
+      assert.ok(summary.review_sentences > 0 && summary.review_sentences <= cfg.rm.review_sentences && summary.review_sentences % k === 0);
+      assert.equal(summary.review_pairs, (summary.review_sentences / k) * (k * (k - 1)) / 2);
       const csvPairs = parseCsv(fs.readFileSync(path.join(runs, "pairs.csv"), "utf8")).slice(1);
-      assert.equal(csvPairs.length, (cfg.rm.prompts * k * (k - 1)) / 2 + summary.reference_pairs);
+      assert.equal(csvPairs.length, (cfg.rm.prompts * k * (k - 1)) / 2 + summary.reference_pairs + summary.review_pairs);
       assert.deepEqual(readRewardScoreStats(cfg), first.scoreStats);
       assert.ok(first.scoreStats.std > 0);
 
