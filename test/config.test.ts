@@ -131,12 +131,14 @@ describe("errors name file, line, key, value and what is allowed", () => {
     // Open bound: lr must be > 0.
     const w = variant("range2.yaml", "  lr: 0.00003", "  lr: 0");
     assert.equal(errorOf(w.file).message, `${w.file}:${w.line}: ppo.lr: 0 is out of range; expected a number in (0, 1]`);
+    // A count of sentences is a whole number.
+    const r = variant("range3.yaml", "  review_sentences: 0", "  review_sentences: 2.5");
+    assert.equal(errorOf(r.file).message, `${r.file}:${r.line}: rm.review_sentences: got 2.5; expected an integer in [0, inf)`);
   });
 
   it("not in the enum", () => {
     const v = variant("enum.yaml", "    estimator: k1              # k1 | k2 | k3", "    estimator: k4");
-    assert.equal(v.line, 86);
-    assert.equal(errorOf(v.file).message, `${v.file}:86: ppo.kl.estimator: got "k4" (a string); allowed: k1 | k2 | k3`);
+    assert.equal(errorOf(v.file).message, `${v.file}:${v.line}: ppo.kl.estimator: got "k4" (a string); allowed: k1 | k2 | k3`);
   });
 
   it("nullable numbers accept null, other numbers do not", () => {
