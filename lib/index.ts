@@ -12,6 +12,7 @@ export * from "./gae";
 export * from "./ppo";
 export * from "./reward";
 export * from "./rollout";
+export * from "./packing";
 export * from "./preferences";
 export * from "./ppo_update";
 export * from "./rlhf";
