@@ -138,8 +138,9 @@ export function postprocessScores(
 // The reward model: training on preference pairs, evaluation, and the pipeline stage `rm`.
 //
 //   r_theta(x, y) = w . h_last + b        h_last: the SFT trunk's final hidden state at the LAST REAL token of
-//                                         [BOS prompt ; response] (the EOS when the policy emitted one), read by
-//                                         lib/rollout.ts's rewardScores, exactly as PPO will read it
+//                                         [BOS prompt ; response] (the EOS when the policy emitted one); training
+//                                         reads it on packed rows (packedRewardScores), PPO on its padded rollout
+//                                         (lib/rollout.ts, rewardScores): the same number (test/reward.test.ts)
 //   loss          = mean over pairs of -log sigmoid(r_theta(x, y_chosen) - r_theta(x, y_rejected))   (bradleyTerryLoss)
 //
 // Batches are whole prompt groups (InstructGPT): the k completions of a prompt are scored once and all their
