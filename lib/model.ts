@@ -55,7 +55,7 @@ export function disposeCache(cache: KVCache): void {
   tf.dispose([...cache.keys, ...cache.values, cache.mask, cache.positions]);
 }
 
-const NEG = -1e9; // additive mask; finite so a fully masked (padding) row gives a uniform softmax, not NaN
+export const NEG = -1e9; // additive mask; finite so a fully masked (padding) row gives a uniform softmax, not NaN
 
 let instanceCounter = 0;
 

@@ -11,8 +11,7 @@
 // sequence is read at its last token: `last` holds that token's flat index (row * T + column) in input order.
 // A padding position (after the last sequence of a row) attends only to itself; nothing reads it.
 import * as tf from "@tensorflow/tfjs";
-
-const NEG = -1e9; // the model's additive mask value
+import { NEG } from "./model";
 
 export interface Packing {
   /** rows S and columns T of the packed batch */

@@ -298,7 +298,6 @@ export function sentenceCompletions(tok: Tokenizer, texts: string[], context: nu
   return { completions, truncated };
 }
 
-
 // ---------------------------------------------------------------------------------------------------------------
 // Tables and files
 

@@ -101,7 +101,6 @@ export function encodeResponses(tok: Tokenizer, texts: string[], T: number, with
  */
 export function sampleToken(logp: ArrayLike<number>, banned: (id: number) => boolean, topK: number, topP: number, rng: Rng): number {
   const V = logp.length;
-  if (!((topK > 0 && topK < V) || topP < 1)) return sampleUntruncated(logp, banned, rng);
   const cand: number[] = [];
   for (let i = 0; i < V; i++) if (!banned(i)) cand.push(i);
   if (cand.length === 0) throw new Error("sampleToken: every token is banned");
@@ -128,31 +127,6 @@ export function sampleToken(logp: ArrayLike<number>, banned: (id: number) => boo
   for (const i of keep) if (logp[i] > best) best = logp[i];
   const w = keep.map((i) => Math.exp(logp[i] - best));
   return keep[rng.categorical(w)];
-}
-
-/**
- * sampleToken without truncation: the rollout's hot loop (24 x 512 calls a batch). One exp per id into a reused
- * buffer, no arrays built: draws exactly what Rng.categorical draws over exp(logp) of the allowed ids. logp is
- * normalised (at most 0 and its largest entry at least -log V), so exp(logp) needs no max-shift against underflow.
- */
-let weights = new Float64Array(0);
-function sampleUntruncated(logp: ArrayLike<number>, banned: (id: number) => boolean, rng: Rng): number {
-  const V = logp.length;
-  if (weights.length < V) weights = new Float64Array(V);
-  let total = 0, last = -1;
-  for (let i = 0; i < V; i++) {
-    const w = banned(i) ? 0 : Math.exp(logp[i]);
-    weights[i] = w;
-    total += w;
-    if (w > 0) last = i;
-  }
-  if (last < 0) throw new Error("sampleToken: every token is banned");
-  let u = rng.next() * total;
-  for (let i = 0; i <= last; i++) {
-    u -= weights[i];
-    if (u < 0) return i;
-  }
-  return last; // rounding left u a hair above 0: the last id with positive weight (as Rng.categorical)
 }
 
 /**
@@ -220,8 +194,7 @@ export function sampleRollout(model: GPT, tok: Tokenizer, prompts: string[], opt
     const T = opts.maxNewTokens;
     const V = model.config.vocab_size;
     const topK = opts.topK ?? 0, topP = opts.topP ?? 1;
-    const pad = tok.pad, bos = tok.bos, vocab = tok.vocabSize;
-    const banned = (id: number) => id === pad || id === bos || id >= vocab;
+    const banned = (id: number) => id === tok.pad || id === tok.bos || id >= tok.vocabSize;
 
     const ids = new Int32Array(B * T).fill(tok.pad);
     const m = new Float32Array(B * T);
@@ -303,7 +276,7 @@ export function sampleRollout(model: GPT, tok: Tokenizer, prompts: string[], opt
     } else {
       // No cache: run the whole [queries ; tokens so far] through the model at every step (what the cache avoids).
       const qIds = queries.dataSync() as Int32Array, qm = queryMask.dataSync() as Float32Array;
-      const all = Array.from({ length: B }, (_, b) => b);
+      const everyRow = Array.from({ length: B }, (_, b) => b);
       for (let t = 0; t < T; t++) {
         const L = P + t;
         const logits = tf.tidy(() => {
@@ -317,7 +290,7 @@ export function sampleRollout(model: GPT, tok: Tokenizer, prompts: string[], opt
           const { logits: all } = model.forward(tf.tensor2d(seq, [B, L], "int32"), { attnMask: tf.tensor2d(sm, [B, L]) });
           return tf.slice(all, [0, L - 1, 0], [B, 1, V]).reshape([B, V]) as tf.Tensor2D;
         });
-        step(logits, t, all);
+        step(logits, t, everyRow);
         if (done.every(Boolean)) break;
       }
     }

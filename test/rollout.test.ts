@@ -211,7 +211,7 @@ test("drawTokens (native inverse CDF) draws sampleToken's token for the same uni
   const { ids, logprobs } = drawTokens(logits, temperature, allowed, u);
   const logp = tf.logSoftmax(tf.div(logits, temperature)).arraySync() as number[][];
   // sampleToken draws u = rng.next() once per call: feed it the same u through a stub Rng.
-  const fixed = (x: number) => ({ next: () => x }) as unknown as Rng;
+  const fixed = (x: number): Rng => Object.assign(Object.create(Rng.prototype) as Rng, { next: () => x });
   let same = 0;
   for (let j = 0; j < R; j++) {
     assert.ok(!banned(ids[j]), `row ${j} drew banned id ${ids[j]}`);
