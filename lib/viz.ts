@@ -181,6 +181,13 @@ export function show(fig: Figure): void {
   if (inKernel()) display(fig);
 }
 
+/** Shows Markdown inline (a text/plain copy for nbconvert's text outputs); prints it outside a kernel. */
+export function showMarkdown(md: string): void {
+  const write = kernelWriter();
+  if (write) write({ data: { "text/markdown": md, "text/plain": md }, metadata: {}, transient: {} }, false);
+  else console.log(md);
+}
+
 // ---- figure builders -----------------------------------------------------------------------------------------------
 
 export interface LineOptions {

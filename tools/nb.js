@@ -7,6 +7,15 @@
 //     %% code        a TypeScript code cell (tslab: top-level await works; import lib as "./lib/<module>")
 //   Blank lines at the start and end of a cell are dropped. Lines before the first `%%` are a comment for authors
 //   and are not copied. A literal line starting with `%%` inside a cell can be written as `\%%`.
+//
+// EXERCISES: inside a code cell, an exercise's body is written twice, between marker lines:
+//     //! stub 05.2          what the learner sees (ends in `return notDone();`, see lib/exercise.ts)
+//     //! solution           the worked answer
+//     //! end
+//   `build` writes two notebooks from one source: notebooks/<name>.ipynb keeps the stubs (the course), and
+//   notebooks/solutions/<name>.ipynb keeps the solutions. Both record the exercise ids in their metadata
+//   (rlhf_course.exercises), so the notebook runner can demand NOT DONE from every check of the first and PASS from
+//   every check of the second.
 //   Example:
 //     %% md
 //     # 01 Pretraining
@@ -32,6 +41,8 @@ const crypto = require("crypto");
 const ROOT = path.resolve(__dirname, "..");
 const NB_DIR = path.join(ROOT, "notebooks");
 const SRC_DIR = path.join(NB_DIR, "src");
+const SOL_DIR = path.join(NB_DIR, "solutions");
+const MARKER = /^\s*\/\/! (stub (\d\d\.\d+)|solution|end)\s*$/;
 
 const METADATA = {
   kernelspec: { display_name: "TypeScript", language: "typescript", name: "tslab" },
@@ -67,6 +78,43 @@ function parseSource(text, file = "<source>") {
   });
 }
 
+/**
+ * One variant of the cells: "learner" keeps the stub lines of each exercise, "solution" the solution lines; marker
+ * lines go. Returns the cells and the exercise ids in order. Errors name the file and the exercise.
+ */
+function variant(cells, which, file = "<source>") {
+  const ids = [];
+  const out = cells.map((c) => {
+    if (c.kind !== "code") return c;
+    const kept = [];
+    let state = "plain";
+    let id;
+    for (const line of c.text.split("\n")) {
+      const m = MARKER.exec(line);
+      if (!m) {
+        if (state === "plain" || (state === "stub") === (which === "learner")) kept.push(line);
+        continue;
+      }
+      if (m[2]) {
+        if (state !== "plain") throw new Error(`${file}: exercise ${m[2]} starts inside exercise ${id}`);
+        if (ids.includes(m[2])) throw new Error(`${file}: exercise ${m[2]} appears twice`);
+        state = "stub";
+        id = m[2];
+        ids.push(id);
+      } else if (m[1] === "solution") {
+        if (state !== "stub") throw new Error(`${file}: "//! solution" without a "//! stub <id>" before it`);
+        state = "solution";
+      } else {
+        if (state !== "solution") throw new Error(`${file}: "//! end" of exercise ${id ?? "?"} without its "//! solution"`);
+        state = "plain";
+      }
+    }
+    if (state !== "plain") throw new Error(`${file}: exercise ${id} is not closed with "//! end"`);
+    return { kind: c.kind, text: kept.join("\n") };
+  });
+  return { cells: out, ids };
+}
+
 /** nbformat splits a cell's source into lines that keep their "\n" (except the last). */
 function sourceLines(text) {
   if (text === "") return [];
@@ -74,7 +122,7 @@ function sourceLines(text) {
   return parts.map((l, i) => (i < parts.length - 1 ? l + "\n" : l));
 }
 
-function toNotebook(cells, name) {
+function toNotebook(cells, name, extra) {
   return {
     cells: cells.map((c, i) => {
       // Stable ids: the notebook name and position, so regenerating does not churn the diff.
@@ -83,7 +131,7 @@ function toNotebook(cells, name) {
         ? { cell_type: "markdown", id, metadata: {}, source: sourceLines(c.text) }
         : { cell_type: "code", execution_count: null, id, metadata: {}, outputs: [], source: sourceLines(c.text) };
     }),
-    metadata: METADATA,
+    metadata: extra ? { ...METADATA, rlhf_course: extra } : METADATA,
     nbformat: 4,
     nbformat_minor: 5,
   };
@@ -100,36 +148,62 @@ function sourceFiles() {
 function targetOf(src) {
   return path.join(NB_DIR, path.basename(src, ".nb") + ".ipynb");
 }
+function solutionOf(src) {
+  return path.join(SOL_DIR, path.basename(src, ".nb") + ".ipynb");
+}
+
+/** The generated notebooks of one source: {file: serialized notebook}; a solution notebook only when it has exercises. */
+function generate(src) {
+  const name = path.basename(src, ".nb");
+  const cells = parseSource(fs.readFileSync(src, "utf8"), src);
+  const learner = variant(cells, "learner", src);
+  if (learner.ids.length === 0) return { [targetOf(src)]: serialize(toNotebook(learner.cells, name)) };
+  const solution = variant(cells, "solution", src);
+  return {
+    [targetOf(src)]: serialize(toNotebook(learner.cells, name, { variant: "learner", exercises: learner.ids })),
+    [solutionOf(src)]: serialize(toNotebook(solution.cells, name, { variant: "solution", exercises: solution.ids })),
+  };
+}
 
 function build(srcs) {
   for (const src of srcs.length ? srcs : sourceFiles()) {
-    const name = path.basename(src, ".nb");
-    const nb = toNotebook(parseSource(fs.readFileSync(src, "utf8"), src), name);
-    const out = targetOf(src);
-    fs.writeFileSync(out, serialize(nb));
-    console.log(`${path.relative(ROOT, src)} -> ${path.relative(ROOT, out)} (${nb.cells.length} cells)`);
+    for (const [out, text] of Object.entries(generate(src))) {
+      fs.mkdirSync(path.dirname(out), { recursive: true });
+      fs.writeFileSync(out, text);
+      console.log(`${path.relative(ROOT, src)} -> ${path.relative(ROOT, out)} (${JSON.parse(text).cells.length} cells)`);
+    }
   }
 }
 
 /** Problems with the committed notebooks: outputs present, or a .ipynb that differs from its source. */
 function check() {
   const problems = [];
+  const expected = new Set();
   for (const src of sourceFiles()) {
-    const out = targetOf(src);
-    const want = serialize(toNotebook(parseSource(fs.readFileSync(src, "utf8"), src), path.basename(src, ".nb")));
-    if (!fs.existsSync(out)) problems.push(`${path.relative(ROOT, out)} missing: node tools/nb.js build`);
-    else if (fs.readFileSync(out, "utf8") !== want) problems.push(`${path.relative(ROOT, out)} differs from ${path.relative(ROOT, src)}: node tools/nb.js build (or unpack, if the .ipynb is newer)`);
+    for (const [out, want] of Object.entries(generate(src))) {
+      expected.add(out);
+      if (!fs.existsSync(out)) problems.push(`${path.relative(ROOT, out)} missing: node tools/nb.js build`);
+      else if (fs.readFileSync(out, "utf8") !== want) problems.push(`${path.relative(ROOT, out)} differs from ${path.relative(ROOT, src)}: node tools/nb.js build (or unpack, if the .ipynb is newer)`);
+    }
   }
-  for (const f of fs.readdirSync(NB_DIR).filter((f) => f.endsWith(".ipynb"))) {
-    const nb = JSON.parse(fs.readFileSync(path.join(NB_DIR, f), "utf8"));
-    if (nb.cells.some((c) => c.cell_type === "code" && c.outputs && c.outputs.length > 0)) problems.push(`notebooks/${f} has outputs: node tools/nb.js strip notebooks/${f}`);
-    if (!nb.metadata || !nb.metadata.kernelspec || nb.metadata.kernelspec.name !== "tslab") problems.push(`notebooks/${f}: kernelspec is not tslab`);
+  for (const dir of [NB_DIR, SOL_DIR].filter((d) => fs.existsSync(d))) {
+    for (const f of fs.readdirSync(dir).filter((f) => f.endsWith(".ipynb"))) {
+      const file = path.join(dir, f);
+      const rel = path.relative(ROOT, file);
+      const nb = JSON.parse(fs.readFileSync(file, "utf8"));
+      if (dir === SOL_DIR && !expected.has(file)) problems.push(`${rel} has no source with exercises in notebooks/src: delete it`);
+      if (nb.cells.some((c) => c.cell_type === "code" && c.outputs && c.outputs.length > 0)) problems.push(`${rel} has outputs: node tools/nb.js strip ${rel}`);
+      if (!nb.metadata || !nb.metadata.kernelspec || nb.metadata.kernelspec.name !== "tslab") problems.push(`${rel}: kernelspec is not tslab`);
+    }
   }
   return problems;
 }
 
 function unpack(file) {
+  if (path.resolve(file).startsWith(SOL_DIR + path.sep)) throw new Error(`${file} is generated; edit notebooks/src/${path.basename(file, ".ipynb")}.nb`);
   const nb = JSON.parse(fs.readFileSync(file, "utf8"));
+  // unpacking would drop the solutions, which live only in the source
+  if (nb.metadata && nb.metadata.rlhf_course) throw new Error(`${file} has exercises: edit notebooks/src/${path.basename(file, ".ipynb")}.nb instead`);
   const text = nb.cells
     .filter((c) => c.cell_type === "markdown" || c.cell_type === "code")
     .map((c) => {
@@ -153,7 +227,7 @@ function strip(file) {
   fs.writeFileSync(file, serialize(nb));
 }
 
-module.exports = { parseSource, toNotebook, serialize, check };
+module.exports = { parseSource, variant, toNotebook, serialize, check, generate };
 
 if (require.main === module) {
   const [cmd, ...rest] = process.argv.slice(2);

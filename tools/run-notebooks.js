@@ -12,6 +12,9 @@
 //   firing between two cells), which nbclient drops and the executor below prints to stderr.
 // - Each notebook gets a wall-clock timeout (default 600 s; RLHF_NOTEBOOK_TIMEOUT or --timeout); its kernel and
 //   nbconvert are killed by process group when it runs out.
+// - Exercises (lib/exercise.ts): a notebook whose metadata lists exercises (rlhf_course.exercises, written by
+//   tools/nb.js) must print exactly one verdict line for each: NOT DONE in the learner's notebooks/<name>.ipynb (the
+//   stubs run without crashing), PASS in notebooks/solutions/<name>.ipynb (the worked answers satisfy their checks).
 // Prints one line per notebook (PASS/FAIL, seconds, the first problem) and returns the results to tools/test.js.
 "use strict";
 
@@ -105,6 +108,35 @@ function scanNotebook(nb) {
   return problems;
 }
 
+// Keep in step with lib/exercise.ts VERDICT_PATTERN (this file is plain JS and cannot import it).
+const VERDICT = /^exercise (\d\d\.\d+) .*?: (PASS|FAIL|NOT DONE) \(/;
+
+/** Problems with the exercise verdicts: each listed exercise prints one verdict, the one its variant expects. */
+function scanVerdicts(nb) {
+  const meta = nb.metadata && nb.metadata.rlhf_course;
+  if (!meta || !Array.isArray(meta.exercises)) return [];
+  const want = meta.variant === "solution" ? "PASS" : "NOT DONE";
+  const seen = new Map();
+  for (const cell of nb.cells || []) {
+    if (cell.cell_type !== "code") continue;
+    for (const o of cell.outputs || []) {
+      for (const line of outputText(o).split("\n")) {
+        const m = VERDICT.exec(line);
+        if (m) seen.set(m[1], [...(seen.get(m[1]) || []), { status: m[2], line }]);
+      }
+    }
+  }
+  const problems = [];
+  for (const id of meta.exercises) {
+    const vs = seen.get(id) || [];
+    if (vs.length === 0) problems.push(`exercise ${id}: no verdict printed (its check cell did not run or printed nothing)`);
+    else if (vs.length > 1) problems.push(`exercise ${id}: ${vs.length} verdicts printed, expected one`);
+    else if (vs[0].status !== want) problems.push(`exercise ${id}: ${vs[0].status} in the ${meta.variant} notebook, expected ${want}: ${vs[0].line.slice(0, 300)}`);
+  }
+  for (const id of seen.keys()) if (!meta.exercises.includes(id)) problems.push(`exercise ${id}: a verdict for an exercise the notebook's metadata does not list`);
+  return problems;
+}
+
 /** Counts charts (plotly outputs) so a caller can check that a notebook drew something. */
 function countCharts(nb) {
   let n = 0;
@@ -127,7 +159,8 @@ const kernelPidOf = (log) => Number((/KERNEL_PID (\d+)/.exec(log) || [])[1]) || 
 /** Runs one notebook; resolves to {name, ok, seconds, problems, charts, output}. */
 function runNotebook(file, opts) {
   const name = path.basename(file, ".ipynb");
-  const outDir = path.resolve(ROOT, opts.out);
+  const isSolution = path.basename(path.dirname(path.resolve(file))) === "solutions";
+  const outDir = path.resolve(ROOT, opts.out, isSolution ? "solutions" : "");
   fs.mkdirSync(outDir, { recursive: true });
   const out = path.join(outDir, `${name}.ipynb`);
   fs.rmSync(out, { force: true });
@@ -161,7 +194,7 @@ function runNotebook(file, opts) {
       } catch {
         problems.push(`no executed notebook was written (exit ${code}): ${log.trim().split("\n").slice(-5).join(" | ")}`);
       }
-      if (nb) problems.push(...scanNotebook(nb));
+      if (nb) problems.push(...scanNotebook(nb), ...scanVerdicts(nb));
       // An error raised in a callback after its cell finished arrives as that cell's late output, which nbclient drops;
       // the executor prints it to its stderr (and a kernel may print to its own stderr, inherited): scan that too.
       for (const marker of ERROR_MARKERS) {
@@ -178,13 +211,13 @@ function runNotebook(file, opts) {
   });
 }
 
+/** The course's notebooks in order, then the solution notebooks (notebooks/solutions/). */
 function listNotebooks() {
-  const dir = path.join(ROOT, "notebooks");
-  return fs
-    .readdirSync(dir)
-    .filter((f) => f.endsWith(".ipynb") && !f.endsWith(".nbconvert.ipynb"))
-    .sort()
-    .map((f) => path.join(dir, f));
+  const list = (dir) =>
+    fs.existsSync(dir)
+      ? fs.readdirSync(dir).filter((f) => f.endsWith(".ipynb") && !f.endsWith(".nbconvert.ipynb")).sort().map((f) => path.join(dir, f))
+      : [];
+  return [...list(path.join(ROOT, "notebooks")), ...list(path.join(ROOT, "notebooks", "solutions"))];
 }
 
 function parseArgs(argv) {
@@ -223,7 +256,7 @@ async function runNotebooks(argv = [], print = console.log) {
   return results;
 }
 
-module.exports = { runNotebooks, runNotebook, scanNotebook, countCharts, ERROR_MARKERS };
+module.exports = { runNotebooks, runNotebook, scanNotebook, scanVerdicts, countCharts, ERROR_MARKERS };
 
 if (require.main === module) {
   runNotebooks(process.argv.slice(2)).then(

@@ -1,0 +1,28 @@
+// Checks of notebook 06's exercises (lib/exercise.ts explains the pattern): each runs the learner's function and
+// lib/gae on the same random right-padded batches and says where they differ.
+import * as tf from "@tensorflow/tfjs";
+import { assertClose, check, randomMask, randomMatrix, Verdict } from "../exercise";
+import { gae } from "../gae";
+import { Rng } from "../rng";
+
+/** The learner's GAE: plain arrays in ([B][T], mask 1 = real token), advantages [B][T] out (0 at padding). */
+export type GaeExercise = (rewards: number[][], values: number[][], mask: number[][], gamma: number, lambda: number) => number[][];
+
+/** 06.1: the backward recursion A_t = delta_t + gamma lambda A_{t+1}, against lib/gae on 12 random masked batches. */
+export function checkGae(yours: GaeExercise, print?: (line: string) => void): Verdict {
+  return check("06.1", "GAE recursion", () => {
+    const rng = new Rng(601);
+    const settings = [[1, 0.95], [1, 0], [1, 1], [0.9, 0.8]];
+    for (let k = 0; k < 12; k++) {
+      const [gamma, lambda] = settings[k % settings.length];
+      const b = 2 + rng.int(4), t = 3 + rng.int(8);
+      const mask = randomMask(rng, b, t);
+      const r = randomMatrix(rng, b, t, 0, 0.5, mask);
+      const v = randomMatrix(rng, b, t, 0, 0.5, mask);
+      const got = yours(r.map((x) => x.slice()), v.map((x) => x.slice()), mask.map((x) => x.slice()), gamma, lambda);
+      const want = tf.tidy(() => gae(tf.tensor2d(r), tf.tensor2d(v), tf.tensor2d(mask), gamma, lambda).advantages.arraySync());
+      assertClose(`advantages (batch ${k}, gamma ${gamma}, lambda ${lambda})`, got, want, { atol: 1e-4 });
+    }
+    return "agrees with lib/gae on 12 random right-padded batches, for gamma/lambda (1, 0.95), (1, 0), (1, 1), (0.9, 0.8), with 0 at padding";
+  }, print);
+}
