@@ -9,10 +9,10 @@ const gathered = (logp: tf.Tensor3D, tokens: tf.Tensor2D) => tf.sum(tf.mul(logp,
 
 describe("lib/checks/nb04", () => {
   it("04.1 log-probs: passes log_softmax(z/T) at the token, fails without the temperature, T after the log-softmax, and unmasked", () => {
-    const right: TokenLogProbsExercise = (z, y, m, tau) => tf.tidy(() => tf.mul(gathered(tf.logSoftmax(tf.div(z, tau)) as tf.Tensor3D, y), m));
+    const right: TokenLogProbsExercise = (z, y, m, tau) => tf.tidy(() => tf.mul(gathered(tf.logSoftmax(tf.div(z, tau)) as tf.Tensor3D, y), m) as tf.Tensor2D);
     assertCheckDiscriminates(checkTokenLogProbs, right, {
       "forgets the temperature": (z, y, m) => right(z, y, m, 1),
-      "divides after the log-softmax": (z, y, m, tau) => tf.tidy(() => tf.mul(tf.div(gathered(tf.logSoftmax(z) as tf.Tensor3D, y), tau), m)),
+      "divides after the log-softmax": (z, y, m, tau) => tf.tidy(() => tf.mul(tf.div(gathered(tf.logSoftmax(z) as tf.Tensor3D, y), tau), m) as tf.Tensor2D),
       "forgets the mask": (z, y, _m, tau) => tf.tidy(() => gathered(tf.logSoftmax(tf.div(z, tau)) as tf.Tensor3D, y)),
     }, () => notDone());
   });
