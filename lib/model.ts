@@ -13,7 +13,7 @@
 //   attnMask is 1 for real tokens, 0 for padding; padded keys are masked out of attention, and positions count only
 //   real tokens (cumsum(mask) - 1), so a padded row computes exactly what the unpadded row would.
 // - Masks enter attention as an additive bias (0 or -1e9) built from constants, never as tf.where on a differentiated
-//   tensor (facts.md: no gradient for the comparison).
+//   tensor (a comparison has no gradient in tfjs).
 // - Every backend: tf.slice, never StridedSlice (no gradient). On wasm, tf.gather's gradient and fast transposed
 //   matmuls come from the kernels lib/backend.ts installs when wasm is active (a JS UnsortedSegmentSum, and a
 //   BatchMatMul that transposes explicitly), so this file needs no backend-specific path: call initBackend() first.

@@ -28,7 +28,8 @@ describe("lib/checks/nb02", () => {
       const progress = Math.min(1, Math.max(0, (step - s.warmup_steps) / span));
       return lrMin + 0.5 * (s.lr - lrMin) * (1 + Math.cos(Math.PI * progress));
     };
-    assertCheckDiscriminates(checkLrSchedule, (i, s) => cosine(i, s), {
+    const right: LrExercise = (i, s) => cosine(i, s);
+    assertCheckDiscriminates(checkLrSchedule, right, {
       "warmup starts at 0 (step / warmup)": (i, s) => cosine(i, s, { warmFromZero: true }),
       "decays to 0, ignoring min_lr_ratio": (i, s) => cosine(i, s, { toZero: true }),
       "progress over steps - warmup (never reaches the minimum)": (i, s) => cosine(i, s, { span: s.steps - s.warmup_steps }),

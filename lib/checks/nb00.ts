@@ -6,8 +6,19 @@ import { crossEntropy } from "../model";
 import { maskedMean } from "../ppo";
 import { Rng } from "../rng";
 
+
+/** The number in a learner's scalar (a number or a one-element tensor, which is disposed). */
+function scalarValue(x: tf.Tensor | number, what: string): number {
+  if (typeof x === "number") return x;
+  if (!(x instanceof tf.Tensor)) throw new CheckFailure(`${what}: expected a scalar tensor or a number, got ${typeof x}`);
+  const size = x.size, shape = x.shape;
+  const v = x.dataSync()[0];
+  x.dispose();
+  if (size !== 1) throw new CheckFailure(`${what}: expected a scalar, yours has shape [${shape}]`);
+  return v;
+}
 /** The learner's masked mean: x and mask [B, T] (mask 1 = real token), a scalar out. */
-export type MaskedMeanExercise = (x: tf.Tensor2D, mask: tf.Tensor2D) => tf.Scalar | number;
+export type MaskedMeanExercise = (x: tf.Tensor2D, mask: tf.Tensor2D) => tf.Tensor | number;
 
 /** 00.1: sum(x * mask) / sum(mask) over the whole batch, against lib/ppo maskedMean on 10 random right-padded batches. */
 export function checkMaskedMean(yours: MaskedMeanExercise, print?: (line: string) => void): Verdict {
@@ -19,14 +30,13 @@ export function checkMaskedMean(yours: MaskedMeanExercise, print?: (line: string
       const xs = randomMatrix(rng, b, t, 0.5, 1, m); // garbage (7 to 10) at padded positions
       const want = tf.tidy(() => maskedMean(tf.tensor2d(xs), tf.tensor2d(m)).dataSync()[0]);
       const x = tf.tensor2d(xs), mask = tf.tensor2d(m);
-      let got: tf.Scalar | number;
+      let got: tf.Tensor | number;
       try {
         got = yours(x, mask);
       } finally {
         tf.dispose([x, mask]);
       }
-      const value = typeof got === "number" ? got : got.dataSync()[0];
-      if (typeof got !== "number") got.dispose();
+      const value = scalarValue(got, `batch ${k}`);
       if (!Number.isFinite(value)) throw new CheckFailure(`batch ${k} (${b} rows, ${t} tokens): yours is ${value}`);
       assertClose(`masked mean of batch ${k} (${b} rows of ${t} tokens, ${m.flat().filter((v) => v === 1).length} real)`, value, want);
     }

@@ -6,8 +6,19 @@ import { crossEntropy } from "../model";
 import { Rng } from "../rng";
 import { trainTokenizer, FIRST_MERGE } from "../tokenizer";
 
+
+/** The number in a learner's scalar (a number or a one-element tensor, which is disposed). */
+function scalarValue(x: tf.Tensor | number, what: string): number {
+  if (typeof x === "number") return x;
+  if (!(x instanceof tf.Tensor)) throw new CheckFailure(`${what}: expected a scalar tensor or a number, got ${typeof x}`);
+  const size = x.size, shape = x.shape;
+  const v = x.dataSync()[0];
+  x.dispose();
+  if (size !== 1) throw new CheckFailure(`${what}: expected a scalar, yours has shape [${shape}]`);
+  return v;
+}
 /** The learner's masked next-token cross-entropy: logits [B, T, V], targets [B, T] int32, mask [B, T] -> scalar. */
-export type CrossEntropyExercise = (logits: tf.Tensor3D, targets: tf.Tensor2D, mask: tf.Tensor2D) => tf.Scalar | number;
+export type CrossEntropyExercise = (logits: tf.Tensor3D, targets: tf.Tensor2D, mask: tf.Tensor2D) => tf.Tensor | number;
 
 /** 01.1: -sum(mask * log p(target)) / sum(mask), against lib/model crossEntropy on 10 random right-padded batches. */
 export function checkCrossEntropy(yours: CrossEntropyExercise, print?: (line: string) => void): Verdict {
@@ -24,8 +35,7 @@ export function checkCrossEntropy(yours: CrossEntropyExercise, print?: (line: st
       try {
         const want = tf.tidy(() => crossEntropy(logits, targets, mask).dataSync()[0]);
         const got = yours(logits, targets, mask);
-        const value = typeof got === "number" ? got : got.dataSync()[0];
-        if (typeof got !== "number") got.dispose();
+        const value = scalarValue(got, `batch ${k}`);
         if (!Number.isFinite(value)) throw new CheckFailure(`batch ${k}: yours is ${value}`);
         assertClose(`loss of batch ${k} (${b} rows of ${t} tokens, vocabulary ${v}, ${m.flat().filter((x) => x === 1).length} real targets)`, value, want);
       } finally {

@@ -7,12 +7,14 @@ import { bradleyTerryLoss, pairwiseAccuracy } from "../reward";
 import { Rng } from "../rng";
 
 /** The learner's Bradley-Terry loss: scores of the chosen and rejected responses [N] -> the mean loss (a scalar). */
-export type BtLossExercise = (chosen: tf.Tensor1D, rejected: tf.Tensor1D) => tf.Scalar | number;
+export type BtLossExercise = (chosen: tf.Tensor1D, rejected: tf.Tensor1D) => tf.Tensor | number;
 
-function scalarOf(x: tf.Scalar | number, what: string): number {
-  const value = typeof x === "number" ? x : x instanceof tf.Tensor ? x.dataSync()[0] : NaN;
-  if (x instanceof tf.Tensor) x.dispose();
+function scalarOf(x: tf.Tensor | number, what: string): number {
   if (typeof x !== "number" && !(x instanceof tf.Tensor)) throw new CheckFailure(`${what}: expected a number or a scalar tensor, got ${typeof x}`);
+  const size = typeof x === "number" ? 1 : x.size, shape = typeof x === "number" ? [] : x.shape;
+  const value = typeof x === "number" ? x : x.dataSync()[0];
+  if (x instanceof tf.Tensor) x.dispose();
+  if (size !== 1) throw new CheckFailure(`${what}: expected a scalar, yours has shape [${shape}]`);
   if (!Number.isFinite(value)) throw new CheckFailure(`${what}: yours is ${value}`);
   return value;
 }
