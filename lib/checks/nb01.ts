@@ -1,7 +1,7 @@
 // Checks of notebook 01's exercises (lib/exercise.ts explains the pattern): each runs the learner's function and the
 // library's on the same random inputs and says where they differ.
 import * as tf from "@tensorflow/tfjs";
-import { assertClose, check, CheckFailure, randomMask, Verdict } from "../exercise";
+import { assertClose, check, CheckFailure, randomMask } from "../exercise";
 import { crossEntropy } from "../model";
 import { Rng } from "../rng";
 import { trainTokenizer, FIRST_MERGE } from "../tokenizer";
@@ -21,8 +21,8 @@ function scalarValue(x: tf.Tensor | number, what: string): number {
 export type CrossEntropyExercise = (logits: tf.Tensor3D, targets: tf.Tensor2D, mask: tf.Tensor2D) => tf.Tensor | number;
 
 /** 01.1: -sum(mask * log p(target)) / sum(mask), against lib/model crossEntropy on 10 random right-padded batches. */
-export function checkCrossEntropy(yours: CrossEntropyExercise, print?: (line: string) => void): Verdict {
-  return check("01.1", "masked next-token cross-entropy", () => {
+export function checkCrossEntropy(yours: CrossEntropyExercise, print?: (line: string) => void): void {
+  check("01.1", "masked next-token cross-entropy", () => {
     const rng = new Rng(101);
     for (let k = 0; k < 10; k++) {
       const b = 2 + rng.int(3), t = 3 + rng.int(5), v = 3 + rng.int(6);
@@ -63,8 +63,8 @@ function randomText(rng: Rng): string {
 const show = (m: readonly [number, number][]) => m.map(([a, b]) => `(${a}, ${b})`).join(" ");
 
 /** 01.2: the merges of lib/tokenizer trainTokenizer, on Sennrich et al.'s example and 10 random small texts. */
-export function checkBpeMerges(yours: BpeExercise, print?: (line: string) => void): Verdict {
-  return check("01.2", "BPE merges", () => {
+export function checkBpeMerges(yours: BpeExercise, print?: (line: string) => void): void {
+  check("01.2", "BPE merges", () => {
     const rng = new Rng(102);
     const texts = ["low low low low low lower lower newest newest newest newest newest newest widest widest widest"];
     for (let k = 0; k < 10; k++) texts.push(randomText(rng));

@@ -1,7 +1,7 @@
 // Checks of notebook 02's exercises (lib/exercise.ts explains the pattern): each runs the learner's function and the
 // library's on the same random inputs and says where they differ.
 import * as tf from "@tensorflow/tfjs";
-import { assertClose, check, CheckFailure, Verdict } from "../exercise";
+import { assertClose, check, CheckFailure } from "../exercise";
 import { Demonstration } from "../data";
 import { lrAt, ScheduleOptions } from "../optim";
 import { Rng } from "../rng";
@@ -14,8 +14,8 @@ import { sftBatch, SftExample } from "../sft";
 export type SftMaskExercise = (ids: number[][], promptLens: number[]) => number[][];
 
 /** 02.1: the mask of lib/sft sftBatch (target t+1 is a response token or EOS), on 10 random batches. */
-export function checkSftMask(yours: SftMaskExercise, print?: (line: string) => void): Verdict {
-  return check("02.1", "prompt-masked SFT loss mask", () => {
+export function checkSftMask(yours: SftMaskExercise, print?: (line: string) => void): void {
+  check("02.1", "prompt-masked SFT loss mask", () => {
     const rng = new Rng(201);
     for (let k = 0; k < 10; k++) {
       const b = 2 + rng.int(4);
@@ -43,8 +43,8 @@ export function checkSftMask(yours: SftMaskExercise, print?: (line: string) => v
 export type LrExercise = (step: number, s: ScheduleOptions) => number;
 
 /** 02.2: linear warmup then cosine decay to lr * min_lr_ratio, against lib/optim lrAt at every step of 6 schedules. */
-export function checkLrSchedule(yours: LrExercise, print?: (line: string) => void): Verdict {
-  return check("02.2", "warmup + cosine learning rate", () => {
+export function checkLrSchedule(yours: LrExercise, print?: (line: string) => void): void {
+  check("02.2", "warmup + cosine learning rate", () => {
     const schedules: ScheduleOptions[] = [
       { lr: 1e-3, steps: 30, warmup_steps: 5, min_lr_ratio: 0.1 },
       { lr: 3e-4, steps: 150, warmup_steps: 20, min_lr_ratio: 0.1 },

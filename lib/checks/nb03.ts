@@ -1,7 +1,7 @@
 // Checks of notebook 03's exercises (lib/exercise.ts explains the pattern): each runs the learner's function and the
 // library's on the same random inputs and says where they differ.
 import * as tf from "@tensorflow/tfjs";
-import { assertClose, check, CheckFailure, Verdict } from "../exercise";
+import { assertClose, check, CheckFailure } from "../exercise";
 import { Labeller, labellerCeiling } from "../labeller";
 import { bradleyTerryLoss, pairwiseAccuracy } from "../reward";
 import { Rng } from "../rng";
@@ -23,8 +23,8 @@ function scalarOf(x: tf.Tensor | number, what: string): number {
  * 03.1: mean softplus(r_rejected - r_chosen), against lib/reward bradleyTerryLoss on 10 random batches of pairs; the
  * last two have margins of a few hundred, where -log(sigmoid(margin)) computed literally overflows in float32.
  */
-export function checkBradleyTerry(yours: BtLossExercise, print?: (line: string) => void): Verdict {
-  return check("03.1", "Bradley-Terry loss", () => {
+export function checkBradleyTerry(yours: BtLossExercise, print?: (line: string) => void): void {
+  check("03.1", "Bradley-Terry loss", () => {
     const rng = new Rng(301);
     for (let k = 0; k < 10; k++) {
       const n = 3 + rng.int(12);
@@ -48,8 +48,8 @@ export function checkBradleyTerry(yours: BtLossExercise, print?: (line: string) 
 export type CeilingExercise = (goldA: number[], goldB: number[], beta: number) => number;
 
 /** 03.2: mean over pairs of max(p, 1 - p), p = sigmoid(beta (gA - gB)), against lib/labeller on 8 random pair sets. */
-export function checkCeiling(yours: CeilingExercise, print?: (line: string) => void): Verdict {
-  return check("03.2", "labeller ceiling", () => {
+export function checkCeiling(yours: CeilingExercise, print?: (line: string) => void): void {
+  check("03.2", "labeller ceiling", () => {
     const rng = new Rng(302);
     const betas = [10, 1, 50, 0, 3, 20, Infinity, 10];
     betas.forEach((beta, k) => {
@@ -72,8 +72,8 @@ export function checkCeiling(yours: CeilingExercise, print?: (line: string) => v
 export type AccuracyExercise = (chosen: number[], rejected: number[]) => number;
 
 /** 03.3: against lib/reward pairwiseAccuracy on 8 random batches of scores with ties. */
-export function checkPairwiseAccuracy(yours: AccuracyExercise, print?: (line: string) => void): Verdict {
-  return check("03.3", "pairwise accuracy", () => {
+export function checkPairwiseAccuracy(yours: AccuracyExercise, print?: (line: string) => void): void {
+  check("03.3", "pairwise accuracy", () => {
     const rng = new Rng(303);
     for (let k = 0; k < 8; k++) {
       const n = 5 + rng.int(20);

@@ -1,7 +1,7 @@
 // Checks of notebook 04's exercises (lib/exercise.ts explains the pattern): each runs the learner's function and
 // lib/rollout on the same random inputs (random right-padded masks, garbage at padding) and says where they differ.
 import * as tf from "@tensorflow/tfjs";
-import { assertClose, check, CheckFailure, randomMask, Verdict } from "../exercise";
+import { assertClose, check, CheckFailure, randomMask } from "../exercise";
 import { drawTokens, encodeResponses } from "../rollout";
 import { Rng } from "../rng";
 import { Tokenizer } from "../tokenizer";
@@ -14,8 +14,8 @@ export type TokenLogProbsExercise = (logits: tf.Tensor3D, tokens: tf.Tensor2D, m
  * sampler) at a temperature, which returns log pi(token) as the rollout records it; padded positions hold a random
  * token and must come back 0.
  */
-export function checkTokenLogProbs(yours: TokenLogProbsExercise, print?: (line: string) => void): Verdict {
-  return check("04.1", "log-probs of the sampled tokens", () => {
+export function checkTokenLogProbs(yours: TokenLogProbsExercise, print?: (line: string) => void): void {
+  check("04.1", "log-probs of the sampled tokens", () => {
     const rng = new Rng(401);
     const temps = [0.7, 1, 1.5, 0.4];
     for (let k = 0; k < 8; k++) {
@@ -55,8 +55,8 @@ export type ResponseMaskExercise = (tokens: number[][], eosId: number) => number
  * is lib/rollout encodeResponses' for random texts (with EOS, cut at T); the tokens after the end are then replaced by
  * what a lockstep sampler that never stopped might have left there: random tokens, more EOS, PAD.
  */
-export function checkResponseMask(yours: ResponseMaskExercise, print?: (line: string) => void): Verdict {
-  return check("04.2", "response mask from EOS", () => {
+export function checkResponseMask(yours: ResponseMaskExercise, print?: (line: string) => void): void {
+  check("04.2", "response mask from EOS", () => {
     const rng = new Rng(402);
     const tok = new Tokenizer("char", []);
     const letters = "abcdefghij .";

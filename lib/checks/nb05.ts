@@ -1,7 +1,7 @@
 // Checks of notebook 05's exercises (lib/exercise.ts explains the pattern): each runs the learner's function and
 // lib/kl on the same random inputs (random right-padded masks, garbage at padding) and says where they differ.
 import * as tf from "@tensorflow/tfjs";
-import { assertClose, check, CheckFailure, randomMask, randomMatrix, Verdict } from "../exercise";
+import { assertClose, check, CheckFailure, randomMask, randomMatrix } from "../exercise";
 import { AdaptiveKLController, klPerToken, shapedRewards, type KLEstimator } from "../kl";
 import { Rng } from "../rng";
 
@@ -16,8 +16,8 @@ function logprobPair(rng: Rng, b: number, t: number, spread: number, mask: numbe
 }
 
 /** 05.1: k1, k2, k3 of klPerToken, compared at the real tokens of 12 random masked batches (4 per estimator). */
-export function checkKlEstimators(yours: KlExercise, print?: (line: string) => void): Verdict {
-  return check("05.1", "KL estimators k1, k2, k3", () => {
+export function checkKlEstimators(yours: KlExercise, print?: (line: string) => void): void {
+  check("05.1", "KL estimators k1, k2, k3", () => {
     const rng = new Rng(501);
     const estimators: KLEstimator[] = ["k1", "k2", "k3"];
     for (let k = 0; k < 12; k++) {
@@ -41,8 +41,8 @@ export function checkKlEstimators(yours: KlExercise, print?: (line: string) => v
 export type ShapedRewardExercise = (kl: number[][], scores: number[], mask: number[][], beta: number) => number[][] | tf.Tensor2D;
 
 /** 05.2: r_t = -beta kl_t + score at the last real token, 0 at padding; against lib/kl shapedRewards. */
-export function checkShapedRewards(yours: ShapedRewardExercise, print?: (line: string) => void): Verdict {
-  return check("05.2", "shaped per-token reward", () => {
+export function checkShapedRewards(yours: ShapedRewardExercise, print?: (line: string) => void): void {
+  check("05.2", "shaped per-token reward", () => {
     const rng = new Rng(502);
     const betas = [0.1, 0.05, 0.3, 1];
     for (let k = 0; k < 12; k++) {
@@ -63,8 +63,8 @@ export function checkShapedRewards(yours: ShapedRewardExercise, print?: (line: s
 export type AdaptiveKlExercise = (beta: number, currentKl: number, target: number, nSteps: number, horizon: number) => number;
 
 /** 05.3: one update of Ziegler et al.'s proportional controller, against lib/kl AdaptiveKLController. */
-export function checkAdaptiveKl(yours: AdaptiveKlExercise, print?: (line: string) => void): Verdict {
-  return check("05.3", "adaptive KL controller", () => {
+export function checkAdaptiveKl(yours: AdaptiveKlExercise, print?: (line: string) => void): void {
+  check("05.3", "adaptive KL controller", () => {
     const rng = new Rng(503);
     // KL/target ratios near 1 (no clipping) and far from it (clipped at +-0.2), in both directions
     const ratios = [1.05, 0.9, 1.15, 0.82, 3, 0.1, 1.6, 0, 1];

@@ -1,7 +1,7 @@
 // Checks of notebook 06's exercises (lib/exercise.ts explains the pattern): each runs the learner's function and
 // lib/gae on the same random right-padded batches and says where they differ.
 import * as tf from "@tensorflow/tfjs";
-import { assertClose, check, randomMask, randomMatrix, Verdict } from "../exercise";
+import { assertClose, check, randomMask, randomMatrix } from "../exercise";
 import { gae, tdErrors } from "../gae";
 import { Rng } from "../rng";
 
@@ -9,8 +9,8 @@ import { Rng } from "../rng";
 export type GaeExercise = (rewards: number[][], values: number[][], mask: number[][], gamma: number, lambda: number) => number[][];
 
 /** 06.1: the backward recursion A_t = delta_t + gamma lambda A_{t+1}, against lib/gae on 12 random masked batches. */
-export function checkGae(yours: GaeExercise, print?: (line: string) => void): Verdict {
-  return check("06.1", "GAE recursion", () => {
+export function checkGae(yours: GaeExercise, print?: (line: string) => void): void {
+  check("06.1", "GAE recursion", () => {
     const rng = new Rng(601);
     const settings = [[1, 0.95], [1, 0], [1, 1], [0.9, 0.8]];
     for (let k = 0; k < 12; k++) {
@@ -31,8 +31,8 @@ export function checkGae(yours: GaeExercise, print?: (line: string) => void): Ve
 export type TdExercise = (rewards: number[][], values: number[][], mask: number[][], gamma: number) => number[][];
 
 /** 06.2: delta_t = r_t + gamma V(s_{t+1}) - V(s_t), V = 0 after the last real token; against lib/gae tdErrors. */
-export function checkTdErrors(yours: TdExercise, print?: (line: string) => void): Verdict {
-  return check("06.2", "TD errors", () => {
+export function checkTdErrors(yours: TdExercise, print?: (line: string) => void): void {
+  check("06.2", "TD errors", () => {
     const rng = new Rng(602);
     const gammas = [1, 0.9, 0.5];
     for (let k = 0; k < 12; k++) {
@@ -56,8 +56,8 @@ export type RewardToGoExercise = (rewards: number[][], mask: number[][], gamma: 
  * 06.3: G_t = sum_l gamma^l r_{t+l} over the real tokens. GAE with lambda = 1 gives A_t = G_t - V(s_t), so its returns
  * A_t + V(s_t) are G_t whatever the values: the check compares with lib/gae's returns at lambda = 1 (random values).
  */
-export function checkRewardToGo(yours: RewardToGoExercise, print?: (line: string) => void): Verdict {
-  return check("06.3", "reward-to-go", () => {
+export function checkRewardToGo(yours: RewardToGoExercise, print?: (line: string) => void): void {
+  check("06.3", "reward-to-go", () => {
     const rng = new Rng(603);
     const gammas = [1, 0.9, 0.5];
     for (let k = 0; k < 12; k++) {

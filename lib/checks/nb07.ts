@@ -2,7 +2,7 @@
 // lib/ppo on the same random right-padded batches (garbage at padded positions) and says where they differ. The
 // losses are compared by value and by their gradient, since the gradient is what the optimiser uses.
 import * as tf from "@tensorflow/tfjs";
-import { assertClose, check, randomMask, randomMatrix, Verdict } from "../exercise";
+import { assertClose, check, randomMask, randomMatrix } from "../exercise";
 import { ppoPolicyLoss, valueLoss, whiten } from "../ppo";
 import { Rng } from "../rng";
 
@@ -24,8 +24,8 @@ function batch(rng: Rng) {
 }
 
 /** 07.1: (A - mean) / sqrt(var + 1e-8) over real tokens, unbiased variance, mean not added back; vs lib/ppo whiten. */
-export function checkWhiten(yours: WhitenExercise, print?: (line: string) => void): Verdict {
-  return check("07.1", "advantage whitening", () => {
+export function checkWhiten(yours: WhitenExercise, print?: (line: string) => void): void {
+  check("07.1", "advantage whitening", () => {
     const rng = new Rng(701);
     for (let k = 0; k < 10; k++) {
       const { mask, m } = batch(rng);
@@ -41,8 +41,8 @@ export function checkWhiten(yours: WhitenExercise, print?: (line: string) => voi
 }
 
 /** 07.2: the clipped surrogate, its value and its gradient in the log-probs, vs lib/ppo ppoPolicyLoss. */
-export function checkPolicyLoss(yours: PolicyLossExercise, print?: (line: string) => void): Verdict {
-  return check("07.2", "clipped surrogate policy loss", () => {
+export function checkPolicyLoss(yours: PolicyLossExercise, print?: (line: string) => void): void {
+  check("07.2", "clipped surrogate policy loss", () => {
     const rng = new Rng(702);
     for (let k = 0; k < 10; k++) {
       const eps = [0.2, 0.1, 0.3][k % 3];
@@ -70,8 +70,8 @@ function ppoPolicyLossScalar(logprobs: tf.Tensor2D, old: tf.Tensor2D, adv: tf.Te
 }
 
 /** 07.3: the clipped value loss, its value and its gradient in the values, vs lib/ppo valueLoss. */
-export function checkValueLoss(yours: ValueLossExercise, print?: (line: string) => void): Verdict {
-  return check("07.3", "clipped value loss", () => {
+export function checkValueLoss(yours: ValueLossExercise, print?: (line: string) => void): void {
+  check("07.3", "clipped value loss", () => {
     const rng = new Rng(703);
     for (let k = 0; k < 10; k++) {
       const clip = [0.2, 0.5, 0.1][k % 3];

@@ -1,7 +1,7 @@
 // Checks of notebook 08's exercises (lib/exercise.ts explains the pattern): each runs the learner's function and the
 // library's on the same random inputs and says where they differ.
 import * as tf from "@tensorflow/tfjs";
-import { assertClose, check, CheckFailure, Verdict } from "../exercise";
+import { assertClose, check, CheckFailure } from "../exercise";
 import { postprocessScores, type RewardOptions, type ScoreStats } from "../reward";
 import { distinctN } from "../rlhf";
 import { Rng } from "../rng";
@@ -26,8 +26,8 @@ function randomText(rng: Rng): string {
 }
 
 /** 08.1: distinct word n-grams / all word n-grams over a set of texts (n-grams do not cross texts); vs lib/rlhf distinctN. */
-export function checkDistinct(yours: DistinctExercise, print?: (line: string) => void): Verdict {
-  return check("08.1", "distinct-n", () => {
+export function checkDistinct(yours: DistinctExercise, print?: (line: string) => void): void {
+  check("08.1", "distinct-n", () => {
     const rng = new Rng(801);
     const cases: { texts: string[]; n: number }[] = [
       { texts: ["good good good", "good good good"], n: 2 },
@@ -50,8 +50,8 @@ export function checkDistinct(yours: DistinctExercise, print?: (line: string) =>
 }
 
 /** 08.2: normalise, missing-EOS penalty, squash 2 tanh(x/2), clip, in that order; vs lib/reward postprocessScores. */
-export function checkPostprocess(yours: PostprocessExercise, print?: (line: string) => void): Verdict {
-  return check("08.2", "reward post-processing", () => {
+export function checkPostprocess(yours: PostprocessExercise, print?: (line: string) => void): void {
+  check("08.2", "reward post-processing", () => {
     const rng = new Rng(802);
     const settings: RewardOptions[] = [
       { normalize: true, squash: true, clip: 10, missing_eos_penalty: -1 },
