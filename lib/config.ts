@@ -92,6 +92,7 @@ const relPath = str(/^[^\0]+$/, "a non-empty path (relative paths are relative t
 export const SCHEMA = section({
   name,
   seed: int("[0, 4294967295]"),
+  checkpoint_every: int("[0, inf)"), // steps (PPO: iterations) between resumable checkpoints (lib/resume.ts); 0 = off
   paths: section({ checkpoints: relPath, runs: relPath }),
   tokenizer: section({
     kind: oneOf("bpe", "char"),
