@@ -276,8 +276,12 @@ export async function trainPretrain(cfg: Config, cb: StageCallbacks = {}): Promi
     for (; step < p.steps; step++) {
       const lr = lrAt(step, p);
       const { x, y } = batchToTensors(sampler());
-      const { loss, gradNorm } = trainStep(vars, () => crossEntropy(model.forward(x, { training: true }).logits, y), opt, { lr, gradClip: p.grad_clip });
-      tf.dispose([x, y]);
+      let loss: number, gradNorm: number;
+      try {
+        ({ loss, gradNorm } = trainStep(vars, () => crossEntropy(model.forward(x, { training: true }).logits, y), opt, { lr, gradClip: p.grad_clip }));
+      } finally {
+        tf.dispose([x, y]); // also when the step throws
+      }
       const row: Record<string, number> = { loss, lr, grad_norm: gradNorm, tokens: (step + 1) * tokensPerStep };
       metrics.log(step, row);
       const isEval = step % p.eval_every === 0 || step === p.steps - 1;

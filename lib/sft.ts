@@ -185,9 +185,13 @@ export async function trainSft(cfg: Config, cb: StageCallbacks = {}, base?: Stag
       const batch = nextBatch().map((i) => data.train[i]);
       const { x, y, mask } = sftBatch(batch, tokenizer.pad);
       const lr = lrAt(step, s);
-      const { loss, gradNorm } = trainStep(vars, () => sftLoss(model, x, y, mask, true), opt, { lr, gradClip: s.grad_clip });
+      let loss: number, gradNorm: number;
+      try {
+        ({ loss, gradNorm } = trainStep(vars, () => sftLoss(model, x, y, mask, true), opt, { lr, gradClip: s.grad_clip }));
+      } finally {
+        tf.dispose([x, y, mask]); // also when the step throws
+      }
       tokens += batch.reduce((n, e) => n + e.ids.length - e.promptLen, 0);
-      tf.dispose([x, y, mask]);
       const row: Record<string, number> = { loss, lr, grad_norm: gradNorm, tokens };
       metrics.log(step, row);
       if ((step + 1) % s.eval_every === 0 || step === s.steps - 1) {
