@@ -261,13 +261,29 @@ export function lineOfKey(text: string, keyPath: string): number | undefined {
   return undefined;
 }
 
+/**
+ * The line of a key path in any YAML style (flow style `ppo: {lr: 1}` included): each segment is searched as
+ * `name:` after the previous one's match. Used when lineOfKey (block style, indentation-exact) finds nothing.
+ */
+export function lineOfKeyAnyStyle(text: string, keyPath: string): number | undefined {
+  let at = 0;
+  for (const seg of keyPath.split(".")) {
+    const re = new RegExp(`(^|[\\s{,])["']?${seg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}["']?\\s*:`, "gm");
+    re.lastIndex = at;
+    const m = re.exec(text);
+    if (!m) return undefined;
+    at = m.index + m[1].length;
+  }
+  return text.slice(0, at).split("\n").length;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Validation
 
 interface Ctx { file: string; text?: string }
 
 function fail(ctx: Ctx, keyPath: string, problem: string, lineKey = keyPath): never {
-  const line = ctx.text !== undefined && lineKey ? lineOfKey(ctx.text, lineKey) : undefined;
+  const line = ctx.text !== undefined && lineKey ? (lineOfKey(ctx.text, lineKey) ?? lineOfKeyAnyStyle(ctx.text, lineKey)) : undefined;
   const where = line ? `${ctx.file}:${line}` : ctx.file;
   throw new ConfigError(`${where}: ${keyPath ? keyPath + ": " : ""}${problem}`, ctx.file, keyPath || undefined, line);
 }

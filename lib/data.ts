@@ -61,8 +61,27 @@ let reviewsCache: Review[] | undefined;
  * by an empty line. ~6.5 MB; read once per process.
  */
 export function loadCorpus(): string {
-  corpusCache ??= fs.readFileSync(repoPath(CORPUS_FILE), "utf8");
+  if (corpusCache === undefined) {
+    const text = decodeUtf8(fs.readFileSync(repoPath(CORPUS_FILE)), CORPUS_FILE);
+    if (text.trim() === "") throw new Error(`${CORPUS_FILE}: the corpus is empty; expected text, one paragraph per line (npm run data rebuilds it)`);
+    corpusCache = text;
+  }
   return corpusCache;
+}
+
+/**
+ * UTF-8 text, or an error naming the file and the line of the first invalid byte: Node's "utf8" decoding would
+ * silently turn such bytes into U+FFFD and train on them.
+ */
+export function decodeUtf8(buf: Uint8Array, file: string): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(buf);
+  } catch {
+    const lenient = new TextDecoder("utf-8").decode(buf);
+    const at = lenient.indexOf("\ufffd");
+    const line = lenient.slice(0, at).split("\n").length;
+    throw new Error(`${file}:${line}: not valid UTF-8 (an invalid byte sequence on this line); expected UTF-8 text`);
+  }
 }
 
 /**
@@ -84,7 +103,12 @@ export function parseReviews(jsonl: string, file = REVIEWS_FILE): Review[] {
   const out: Review[] = [];
   jsonl.split("\n").forEach((line, i) => {
     if (line.trim() === "") return;
-    const r = JSON.parse(line) as Review;
+    let r: Review;
+    try {
+      r = JSON.parse(line) as Review;
+    } catch (e) {
+      throw new Error(`${file}:${i + 1}: not valid JSON (${(e as Error).message}); expected one object {id, text, label, source, split} per line`);
+    }
     const ok =
       typeof r.id === "string" &&
       typeof r.text === "string" &&
@@ -92,15 +116,19 @@ export function parseReviews(jsonl: string, file = REVIEWS_FILE): Review[] {
       (r.label === 0 || r.label === 1) &&
       (r.source === "imdb" || r.source === "yelp" || r.source === "amazon") &&
       (r.split === "train" || r.split === "val" || r.split === "test");
-    if (!ok) throw new Error(`${file}:${i + 1}: malformed review ${line.slice(0, 120)}`);
+    if (!ok) {
+      throw new Error(`${file}:${i + 1}: malformed review ${line.slice(0, 120)}; expected {id: string, text: non-empty string, ` +
+        `label: 0 | 1, source: imdb | yelp | amazon, split: train | val | test}`);
+    }
     out.push({ id: r.id, text: r.text, label: r.label, source: r.source, split: r.split });
   });
+  if (out.length === 0) throw new Error(`${file}: no reviews; expected one JSON object per line (npm run data rebuilds it)`);
   return out;
 }
 
 /** The review sentences, all of them or one split, in file order. */
 export function loadReviews(split?: Split): Review[] {
-  reviewsCache ??= parseReviews(fs.readFileSync(repoPath(REVIEWS_FILE), "utf8"));
+  reviewsCache ??= parseReviews(decodeUtf8(fs.readFileSync(repoPath(REVIEWS_FILE)), REVIEWS_FILE));
   return split ? reviewsCache.filter((r) => r.split === split) : reviewsCache.slice();
 }
 
