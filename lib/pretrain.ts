@@ -20,6 +20,7 @@ import { Rng } from "./rng";
 import { Tokenizer, trainTokenizer } from "./tokenizer";
 import { checkpointExists, loadCheckpoint, readCheckpointConfig, saveCheckpoint } from "./checkpoint";
 import { MetricsLog, runDir, writeSummary } from "./metrics";
+import { progress } from "./progress";
 import { StageResume } from "./resume";
 
 /** Called with each step's metrics row (and at eval steps with the eval figures too). */
@@ -272,8 +273,10 @@ export async function trainPretrain(cfg: Config, cb: StageCallbacks = {}): Promi
   if (from) valLoss = from.state.valLoss as number;
   for (let i = 0; i < start; i++) sampler(); // the data order: replay the batches already trained on
   let step = start;
+  const bar = progress("pretrain: steps", p.steps - start);
   try {
     for (; step < p.steps; step++) {
+      bar.tick();
       const lr = lrAt(step, p);
       const { x, y } = batchToTensors(sampler());
       let loss: number, gradNorm: number;
@@ -308,6 +311,7 @@ export async function trainPretrain(cfg: Config, cb: StageCallbacks = {}): Promi
   } finally {
     opt.dispose();
   }
+  bar.done();
   const seconds = (Date.now() - t0) / 1000;
   const summary: PretrainSummary = {
     val_loss: valLoss,

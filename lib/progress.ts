@@ -19,6 +19,8 @@ export function progressLine(line: string): void {
 export interface Progress {
   /** n more units done (default 1). */
   tick(n?: number): void;
+  /** done units so far (for callbacks that report a running total). */
+  update(done: number): void;
   /** The step is over: a closing line when any line was printed. */
   done(): void;
 }
@@ -38,7 +40,10 @@ export function progress(label: string, total: number, opts: { quietMs?: number;
     process.stderr.write(tty ? `\r\x1b[K${text}${final ? "\n" : ""}` : `${text}\n`);
     printed = true;
   };
-  return {
+  const self: Progress = {
+    update(d) {
+      self.tick(d - n);
+    },
     tick(k = 1) {
       n += k;
       const now = Date.now();
@@ -50,4 +55,5 @@ export function progress(label: string, total: number, opts: { quietMs?: number;
       if (enabled && printed) line(true);
     },
   };
+  return self;
 }

@@ -36,6 +36,7 @@ import { reviewPrompts } from "./preferences";
 import { checkpointDir, checkpointMismatch, loadStage, type StageResult, stageRecord } from "./pretrain";
 import { ensureRewardModel, postprocessScores, type RewardModelStage, type ScoreStats } from "./reward";
 import { ensureSft } from "./sft";
+import { progress } from "./progress";
 import { StageResume } from "./resume";
 import { Rng } from "./rng";
 import { disposeRollout, rewardScores, sampleRollout, type ScoredBatch, scoreResponses } from "./rollout";
@@ -267,7 +268,9 @@ export function evaluatePolicy(model: GPT, ref: GPT, tok: Tokenizer, prompts: st
   const res: EvalResult = { gold: 0, proxy: 0, kl: 0, distinct2: 0, length: 0, eosRate: 0, prompts: prompts.slice(), completions: [], golds: [], proxies: [], kls: [] };
   const lengths: number[] = [];
   let eos = 0;
+  const bar = progress("ppo: held-out evaluation (prompts)", prompts.length);
   for (let s = 0; s < prompts.length; s += o.batch) {
+    bar.tick(Math.min(o.batch, prompts.length - s));
     const chunk = prompts.slice(s, s + o.batch);
     const r = sampleRollout(model, tok, chunk, { maxNewTokens: o.maxNewTokens, temperature: o.temperature, topK: o.topK, topP: o.topP, rng });
     try {
@@ -290,6 +293,7 @@ export function evaluatePolicy(model: GPT, ref: GPT, tok: Tokenizer, prompts: st
       disposeRollout(r);
     }
   }
+  bar.done();
   res.gold = mean(res.golds);
   res.proxy = mean(res.proxies);
   res.kl = mean(res.kls);
@@ -399,6 +403,7 @@ export async function trainPpo(cfg: Config, inputs: PpoInputs, opts: RunPpoOptio
     log(`ppo: SFT policy on ${heldout.length} held-out prompts: gold ${sftEval.gold.toFixed(3)}, proxy ${sftEval.proxy.toFixed(3)}, ` +
       `distinct-2 ${sftEval.distinct2.toFixed(3)}, length ${sftEval.length.toFixed(1)} tokens`);
     let policyEval = sftEval;
+    const bar = progress("ppo: iterations", p.iterations - trainer.iteration, { quietMs: 0 });
     for (let i = trainer.iteration; i < p.iterations; i++) {
       let row: Record<string, number>;
       try {
@@ -417,10 +422,12 @@ export async function trainPpo(cfg: Config, inputs: PpoInputs, opts: RunPpoOptio
           `distinct-2 ${policyEval.distinct2.toFixed(3)}`);
       }
       resume.save(k, parts, { kl_coef: trainer.klController.value });
+      bar.tick();
       opts.onIteration?.(k, row);
       trainer.log.toCsv(csv);
       await new Promise((res) => setImmediate(res)); // lets a notebook kernel breathe (interrupts, chart messages)
     }
+    bar.done();
     const summary: PpoSummary = {
       gold_sft: sftEval.gold,
       gold_policy: policyEval.gold,

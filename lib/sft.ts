@@ -18,6 +18,7 @@ import { Rng } from "./rng";
 import { Tokenizer } from "./tokenizer";
 import { saveCheckpoint } from "./checkpoint";
 import { MetricsLog, runDir, writeSummary } from "./metrics";
+import { progress } from "./progress";
 import { StageResume } from "./resume";
 import {
   StageCallbacks, StageResult, checkpointDir, checkpointMismatch, ensurePretrained, loadStage, stageRecord,
@@ -180,8 +181,10 @@ export async function trainSft(cfg: Config, cb: StageCallbacks = {}, base?: Stag
   if (from) ({ valLoss, tokens } = from.state as { valLoss: number; tokens: number });
   for (let i = 0; i < start; i++) nextBatch(); // the data order: replay the batches already trained on
   let step = start;
+  const bar = progress("sft: steps", s.steps - start);
   try {
     for (; step < s.steps; step++) {
+      bar.tick();
       const batch = nextBatch().map((i) => data.train[i]);
       const { x, y, mask } = sftBatch(batch, tokenizer.pad);
       const lr = lrAt(step, s);
@@ -213,6 +216,7 @@ export async function trainSft(cfg: Config, cb: StageCallbacks = {}, base?: Stag
   } finally {
     opt.dispose();
   }
+  bar.done();
   const heldOut = data.val.slice(0, 64);
   const maxNew = Math.min(cfg.rm.max_new_tokens, cfg.model.context - Math.max(...heldOut.map((e) => e.promptLen)));
   const stats = completionStats(model, tokenizer, heldOut.map((e) => e.demo.prompt), maxNew, cfg.seed);
