@@ -561,7 +561,7 @@ export function worstErrors(data: PreferenceData, scores: Map<number, number>, n
 // ---------------------------------------------------------------------------------------------------------------
 // The stage
 
-/** runs/rm/summary.json (design.md: heldout_accuracy, labeller_ceiling, human_label_agreement, seconds) and extras. */
+/** runs/rm/summary.json: heldout_accuracy, labeller_ceiling, human_label_agreement, seconds, and extras. */
 export interface RmSummary {
   heldout_accuracy: number;
   labeller_ceiling: number;

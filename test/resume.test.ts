@@ -88,3 +88,36 @@ test("--resume without a resumable checkpoint says so and starts from step 0", (
   // sft's checkpoint exists and matches, so nothing trains: the flag is harmless
   assert.match(r.stderr, /sft: loaded/);
 });
+
+test("a resumable checkpoint saved with another config, or damaged, is refused naming the file; nothing is assigned", async () => {
+  const { initBackend } = await import("../lib/backend");
+  const { loadConfig } = await import("../lib/config");
+  const { GPT } = await import("../lib/model");
+  const { AdamW } = await import("../lib/optim");
+  const { MetricsLog } = await import("../lib/metrics");
+  const { Rng } = await import("../lib/rng");
+  const { StageResume, setResume } = await import("../lib/resume");
+  const { Tokenizer } = await import("../lib/tokenizer");
+  await initBackend();
+  const cfg = loadConfig(cfgFile("b"));
+  const tok = new Tokenizer("char", []);
+  const m = new GPT({ vocab_size: tok.vocabSize, context: 8, d_model: 8, n_layers: 1, n_heads: 2, dropout: 0 }, { seed: 1 });
+  const opt = new AdamW(m.trainableVariables());
+  const parts = { model: m, tokenizer: tok, opt, rngs: { data: new Rng(3) }, metrics: new MetricsLog("sft") };
+  new StageResume(cfg, "sft", 10).saveNow(4, parts);
+  setResume(true);
+  try {
+    const other = { ...cfg, sft: { ...cfg.sft, lr: 0.1 } };
+    assert.throws(() => new StageResume(other, "sft", 10).restore(parts), /resume\/sft\/resume\.json: saved with a different config \(hash \w+, this config \w+\); resume with the config it was saved with, or delete/);
+    fs.truncateSync(ckpt("b", "resume", "sft", "optimizer.bin"), 12);
+    assert.throws(() => new StageResume(cfg, "sft", 10).restore(parts), /resume\/sft\/optimizer\.bin: 12 bytes; expected \d+ bytes of AdamW moments/);
+    assert.equal(opt.t, 0, "nothing was assigned");
+    fs.writeFileSync(ckpt("b", "resume", "sft", "resume.json"), "{");
+    assert.throws(() => new StageResume(cfg, "sft", 10).restore(parts), /resume\/sft\/resume\.json is not valid JSON/);
+  } finally {
+    setResume(false);
+    opt.dispose();
+    m.dispose();
+    fs.rmSync(ckpt("b", "resume", "sft"), { recursive: true, force: true });
+  }
+});
