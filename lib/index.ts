@@ -16,3 +16,5 @@ export * from "./packing";
 export * from "./preferences";
 export * from "./ppo_update";
 export * from "./rlhf";
+export * from "./resume";
+export * from "./progress";
