@@ -16,6 +16,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import { InputError } from "./config";
 import { GPT, HeadKind, ModelConfig } from "./model";
 import { Tokenizer, TokenizerJSON } from "./tokenizer";
 
@@ -171,12 +172,12 @@ export function readCheckpointJson<T>(file: string): T {
   try {
     text = fs.readFileSync(file, "utf8");
   } catch (e) {
-    throw new Error(`checkpoint file ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new InputError(`checkpoint file ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   try {
     return JSON.parse(text) as T;
   } catch (e) {
-    throw new Error(`checkpoint file ${file} is not valid JSON (${(e as Error).message}); the checkpoint is corrupt: delete its folder and retrain the stage`);
+    throw new InputError(`checkpoint file ${file} is not valid JSON (${(e as Error).message}); the checkpoint is corrupt: delete its folder and retrain the stage`);
   }
 }
 
@@ -206,34 +207,34 @@ export function loadCheckpoint<C = unknown, E = unknown>(dir: string, opts: Load
   const abs = path.resolve(dir);
   if (!checkpointExists(abs)) {
     const missing = [MODEL_FILE, WEIGHTS_FILE, TOKENIZER_FILE, CONFIG_FILE].filter((f) => !fs.existsSync(path.join(abs, f)));
-    throw new Error(`loadCheckpoint: no complete checkpoint in ${dir} (missing ${missing.join(", ")})`);
+    throw new InputError(`loadCheckpoint: no complete checkpoint in ${dir} (missing ${missing.join(", ")})`);
   }
   // Everything is read and checked before a model is built: a corrupt checkpoint is refused whole, never loaded half.
   const file = (f: string) => path.join(dir, f);
   const mj = readCheckpointJson<ModelJson>(path.join(abs, MODEL_FILE));
   if (mj?.format !== FORMAT || mj.modelTopology?.class !== "GPT") {
-    throw new Error(`loadCheckpoint: ${file(MODEL_FILE)} is not a course GPT checkpoint (format ${mj?.format})`);
+    throw new InputError(`loadCheckpoint: ${file(MODEL_FILE)} is not a course GPT checkpoint (format ${mj?.format})`);
   }
   if (!Array.isArray(mj.weightsManifest) || !mj.weightsManifest.every((g) => Array.isArray(g?.weights))) {
-    throw new Error(`loadCheckpoint: ${file(MODEL_FILE)} has no valid weightsManifest (expected a list of {paths, weights})`);
+    throw new InputError(`loadCheckpoint: ${file(MODEL_FILE)} has no valid weightsManifest (expected a list of {paths, weights})`);
   }
   const specs = mj.weightsManifest.flatMap((g) => g.weights);
   for (const w of specs) {
     if (typeof w?.name !== "string" || !Array.isArray(w.shape) || !w.shape.every((d) => Number.isInteger(d) && d >= 0) || w.dtype !== "float32") {
-      throw new Error(`loadCheckpoint: ${file(MODEL_FILE)}: weight entry ${JSON.stringify(w).slice(0, 100)} is malformed (expected {name, shape: [integers], dtype: "float32"})`);
+      throw new InputError(`loadCheckpoint: ${file(MODEL_FILE)}: weight entry ${JSON.stringify(w).slice(0, 100)} is malformed (expected {name, shape: [integers], dtype: "float32"})`);
     }
   }
   const buf = fs.readFileSync(path.join(abs, WEIGHTS_FILE));
   const expected = specs.reduce((s, w) => s + w.shape.reduce((a, b) => a * b, 1) * 4, 0);
   if (buf.byteLength !== expected) {
-    throw new Error(`loadCheckpoint: ${file(WEIGHTS_FILE)} has ${buf.byteLength} bytes, the manifest describes ${expected} (truncated or from another save)`);
+    throw new InputError(`loadCheckpoint: ${file(WEIGHTS_FILE)} has ${buf.byteLength} bytes, the manifest describes ${expected} (truncated or from another save)`);
   }
   const floats = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer);
   let off = 0;
   for (const w of specs) {
     const n = w.shape.reduce((a, b) => a * b, 1);
     for (let i = off; i < off + n; i++) {
-      if (!Number.isFinite(floats[i])) throw new Error(`loadCheckpoint: ${file(WEIGHTS_FILE)}: weight "${w.name}" holds ${floats[i]} at index ${i - off}; a checkpoint must hold finite weights`);
+      if (!Number.isFinite(floats[i])) throw new InputError(`loadCheckpoint: ${file(WEIGHTS_FILE)}: weight "${w.name}" holds ${floats[i]} at index ${i - off}; a checkpoint must hold finite weights`);
     }
     off += n;
   }
@@ -241,11 +242,11 @@ export function loadCheckpoint<C = unknown, E = unknown>(dir: string, opts: Load
   try {
     tokenizer = Tokenizer.fromJSON(readCheckpointJson<TokenizerJSON>(path.join(abs, TOKENIZER_FILE)));
   } catch (e) {
-    throw new Error(`loadCheckpoint: ${file(TOKENIZER_FILE)}: ${(e as Error).message}`);
+    throw new InputError(`loadCheckpoint: ${file(TOKENIZER_FILE)}: ${(e as Error).message}`);
   }
   const cfg = mj.modelTopology.config;
   if (cfg?.vocab_size !== tokenizer.vocabSize) {
-    throw new Error(`loadCheckpoint: ${file(MODEL_FILE)}: model vocab_size ${cfg?.vocab_size} but ${file(TOKENIZER_FILE)} has ${tokenizer.vocabSize} tokens`);
+    throw new InputError(`loadCheckpoint: ${file(MODEL_FILE)}: model vocab_size ${cfg?.vocab_size} but ${file(TOKENIZER_FILE)} has ${tokenizer.vocabSize} tokens`);
   }
   const config = readCheckpointJson<C>(path.join(abs, CONFIG_FILE));
   const extraFile = path.join(abs, EXTRA_FILE);
@@ -256,7 +257,7 @@ export function loadCheckpoint<C = unknown, E = unknown>(dir: string, opts: Load
   try {
     model = new GPT(cfg, { seed: opts.seed ?? mj.modelTopology.seed, head, trainable: opts.trainable });
   } catch (e) {
-    throw new Error(`loadCheckpoint: ${file(MODEL_FILE)}: modelTopology.config is not a valid model (${(e as Error).message})`);
+    throw new InputError(`loadCheckpoint: ${file(MODEL_FILE)}: modelTopology.config is not a valid model (${(e as Error).message})`);
   }
   const weights = tf.io.decodeWeights(floats.buffer as ArrayBuffer, specs);
   try {
@@ -265,7 +266,7 @@ export function loadCheckpoint<C = unknown, E = unknown>(dir: string, opts: Load
     model.loadWeights(map, { allowMissingHead: head !== savedHead });
   } catch (e) {
     model.dispose();
-    throw new Error(`loadCheckpoint(${dir}): ${file(MODEL_FILE)} and ${WEIGHTS_FILE}: ${(e as Error).message}`);
+    throw new InputError(`loadCheckpoint(${dir}): ${file(MODEL_FILE)} and ${WEIGHTS_FILE}: ${(e as Error).message}`);
   } finally {
     tf.dispose(Object.values(weights));
   }

@@ -217,6 +217,17 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * Bad input the user must fix (a data file, a prompt file, a damaged checkpoint, a config that does not fit the
+ * data); the message names the file, the line or key, and what was expected. CLIs print it alone and exit 2.
+ */
+export class InputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "InputError";
+  }
+}
+
 /** A value as the user would recognise it in the file. */
 function show(v: unknown): string {
   if (v === undefined) return "nothing";

@@ -17,7 +17,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { encodeWeightsSync, loadCheckpoint, readCheckpointJson, saveCheckpointSync } from "./checkpoint";
-import { type Config, type Stage, repoPath, repoRoot, stageConfigHash, STAGE_SECTIONS } from "./config";
+import { type Config, InputError, type Stage, repoPath, repoRoot, stageConfigHash, STAGE_SECTIONS } from "./config";
 import { MetricsLog } from "./metrics";
 import type { GPT } from "./model";
 import type { AdamW } from "./optim";
@@ -134,21 +134,21 @@ export class StageResume {
     const j = readCheckpointJson<ResumeJson>(file);
     const where = shown(file);
     if (j?.format !== FORMAT || j.stage !== this.stage || !Number.isInteger(j.step)) {
-      throw new Error(`${where}: not a resumable checkpoint of stage ${this.stage} (format ${j?.format}, stage ${j?.stage}, step ${j?.step})`);
+      throw new InputError(`${where}: not a resumable checkpoint of stage ${this.stage} (format ${j?.format}, stage ${j?.stage}, step ${j?.step})`);
     }
     if (j.hash !== this.hash) {
-      throw new Error(`${where}: saved with a different config (hash ${j.hash}, this config ${this.hash}); ` +
+      throw new InputError(`${where}: saved with a different config (hash ${j.hash}, this config ${this.hash}); ` +
         `resume with the config it was saved with, or delete ${shown(this.dir)} to start over`);
     }
-    if (j.step > this.total) throw new Error(`${where}: step ${j.step} is beyond the stage's ${this.total} steps`);
+    if (j.step > this.total) throw new InputError(`${where}: step ${j.step} is beyond the stage's ${this.total} steps`);
     const { model } = loadCheckpoint(this.dir);
     try {
-      if (model.head !== parts.model.head) throw new Error(`${shown(this.dir)}: the saved model has head "${model.head}", the stage trains "${parts.model.head}"`);
+      if (model.head !== parts.model.head) throw new InputError(`${shown(this.dir)}: the saved model has head "${model.head}", the stage trains "${parts.model.head}"`);
       const opt = moments(parts.opt);
       const optFile = path.join(this.dir, OPTIMIZER_FILE);
       const buf = fs.existsSync(optFile) ? fs.readFileSync(optFile) : undefined;
       if (!buf || j.optimizer?.size !== opt.total || buf.byteLength !== opt.total * 8) {
-        throw new Error(`${shown(optFile)}: ${buf ? `${buf.byteLength} bytes` : "missing"}; expected ${opt.total * 8} bytes of AdamW moments for ${opt.total} parameters`);
+        throw new InputError(`${shown(optFile)}: ${buf ? `${buf.byteLength} bytes` : "missing"}; expected ${opt.total * 8} bytes of AdamW moments for ${opt.total} parameters`);
       }
       const mv = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer);
       const others = new Map<string, Map<string, tf.Tensor>>();
@@ -156,14 +156,14 @@ export class StageResume {
         if (!m) continue;
         const specs = j.others?.[name];
         const f = path.join(this.dir, `${name}.bin`);
-        if (!specs || !fs.existsSync(f)) throw new Error(`${shown(f)}: missing (the weights of "${name}")`);
+        if (!specs || !fs.existsSync(f)) throw new InputError(`${shown(f)}: missing (the weights of "${name}")`);
         const b = fs.readFileSync(f);
         const need = specs.reduce((s, w) => s + w.shape.reduce((a, c) => a * c, 1) * 4, 0);
-        if (b.byteLength !== need) throw new Error(`${shown(f)}: ${b.byteLength} bytes, resume.json describes ${need}`);
+        if (b.byteLength !== need) throw new InputError(`${shown(f)}: ${b.byteLength} bytes, resume.json describes ${need}`);
         others.set(name, new Map(Object.entries(tf.io.decodeWeights(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer, specs))));
       }
       const rngs = allRngs(parts);
-      for (const k of Object.keys(rngs)) if (!j.rngs?.[k]) throw new Error(`${where}: no state for the random stream "${k}"`);
+      for (const k of Object.keys(rngs)) if (!j.rngs?.[k]) throw new InputError(`${where}: no state for the random stream "${k}"`);
       const metrics = MetricsLog.fromCsvString(j.metrics_csv, this.stage, `${where} (metrics_csv)`);
       if (parts.metrics.length > 0) throw new Error(`StageResume.restore: the ${this.stage} metrics log must be empty before a restore`);
       // All checked: assign.

@@ -10,7 +10,7 @@
 // mask removes padded targets), so SFT needs no attention mask at all.
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { Config, configSource } from "./config";
+import { Config, InputError, configSource } from "./config";
 import { Demonstration, REVIEWS_FILE, loadReviews, makeDemonstrations } from "./data";
 import { GPT, crossEntropy } from "./model";
 import { AdamW, lrAt, trainStep } from "./optim";
@@ -154,8 +154,8 @@ export async function trainSft(cfg: Config, cb: StageCallbacks = {}, base?: Stag
   const data = prepareSftData(cfg, tokenizer);
   log(`sft: ${data.train.length} train / ${data.val.length} val demonstrations (${data.dropped} longer than the context dropped)`);
   const src = configSource(cfg) ?? "the config";
-  if (data.train.length < s.batch_size) throw new Error(`${src}: ${tooFewExamples(data.train.length, s.batch_size)}`);
-  if (data.val.length === 0) throw new Error(`${src}: no held-out demonstration fits model.context = ${cfg.model.context} (${REVIEWS_FILE}, split val); expected a larger model.context`);
+  if (data.train.length < s.batch_size) throw new InputError(`${src}: ${tooFewExamples(data.train.length, s.batch_size)}`);
+  if (data.val.length === 0) throw new InputError(`${src}: no held-out demonstration fits model.context = ${cfg.model.context} (${REVIEWS_FILE}, split val); expected a larger model.context`);
   const model = base.model.clone(); // after the checks, so a refused run allocates nothing
   const rng = new Rng(cfg.seed).fork("sft");
   const order = rng.fork("batches");
@@ -171,7 +171,7 @@ export async function trainSft(cfg: Config, cb: StageCallbacks = {}, base?: Stag
   const nextBatch = (): number[] => {
     if (queue.length === 0) queue = lengthGroupedBatches(data.train, s.batch_size, order); // a new epoch
     const b = queue.shift();
-    if (!b) throw new Error(tooFewExamples(data.train.length, s.batch_size));
+    if (!b) throw new InputError(tooFewExamples(data.train.length, s.batch_size));
     return b;
   };
   const resume = new StageResume(cfg, "sft", s.steps, log);

@@ -94,7 +94,7 @@ describe("configs: the error names the file, the line, the key and what is allow
     assert.match(stage.stderr, /--stage "rlhf" is not a stage; choose one of pretrain, sft, rm, ppo, all/);
     const help = run("--help");
     assert.equal(help.status, 0);
-    assert.match(help.stdout, /exit codes: 0 done; 1 a stage failed .*\n.*2 bad arguments or an invalid config/);
+    assert.match(help.stdout, /exit codes: 0 done; 1 a stage failed .*\n.*2 bad arguments, an invalid config, or bad input/);
   });
 });
 
@@ -179,5 +179,13 @@ describe("too little data for a batch", () => {
     });
     assert.ok(!fs.existsSync(path.join(tmp, "bb", "ck", "sft")), "no SFT checkpoint");
     assert.ok(!fs.existsSync(path.join(tmp, "bb", "runs", "sft")), "no SFT run folder");
+  });
+
+  it("the pipeline reports it with exit code 2, the message alone (no stack), and no SFT output", () => {
+    const r = spawnSync(process.execPath, ["--import", "tsx", "tools/pipeline.ts", "--stage", "sft", "--config", path.join(tmp, "big-batch.yaml")], { cwd: ROOT, encoding: "utf8" });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /pipeline: bad input, the stage did not start \(nothing of it was written\)\.\n.*big-batch\.yaml: sft\.batch_size is 5000 but only \d+/);
+    assert.doesNotMatch(r.stderr, /\n {4}at /, "no stack trace");
+    assert.ok(!fs.existsSync(path.join(tmp, "bb", "ck", "sft")), "no SFT checkpoint");
   });
 });

@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { initBackend, formatBackendReport } from "../lib/backend";
 import { loadCheckpoint } from "../lib/checkpoint";
+import { InputError } from "../lib/config";
 import { decodeUtf8 } from "../lib/data";
 import { goldScore } from "../lib/labeller";
 import { progress, progressLine, setProgress } from "../lib/progress";
@@ -27,8 +28,6 @@ stdout: one JSON line per completion, {"prompt", "completion", "gold"}; stderr: 
 exit codes: 0 done; 1 an unexpected failure; 2 bad arguments or a bad input (prompts file, checkpoint): nothing generated`;
 
 interface Args { checkpoint: string; prompts: string; seed: number; temperature: number; maxNewTokens: number; samples: number }
-
-class InputError extends Error {}
 
 function fail(msg: string, usage = true): never {
   console.error(`generate: ${msg}${usage ? `\n${USAGE}` : ""}`);

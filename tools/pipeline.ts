@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs as utilParseArgs } from "node:util";
 import { initBackend, formatBackendReport } from "../lib/backend";
-import { Config, ConfigError, defaultConfigPath, describeConfig, loadConfig, repoRoot } from "../lib/config";
+import { Config, ConfigError, InputError, defaultConfigPath, describeConfig, loadConfig, repoRoot } from "../lib/config";
 import { readSummary, runDir } from "../lib/metrics";
 import { progressLine, setProgress } from "../lib/progress";
 import { setResume, StageError } from "../lib/resume";
@@ -36,7 +36,8 @@ const USAGE = `usage: npm run pipeline -- [--stage <${STAGES.map((s) => s.name).
   --help    this text
 Progress goes to stderr, results (the summaries) to stdout.
 exit codes: 0 done; 1 a stage failed (the message names the stage, the step and the last good checkpoint);
-            2 bad arguments or an invalid config (nothing was run)`;
+            2 bad arguments, an invalid config, or bad input (a data file, a damaged checkpoint, too little data
+              for a batch): the message names the file and the line or key; the stage wrote nothing`;
 
 class UsageError extends Error {}
 
@@ -149,6 +150,10 @@ main().catch((e: unknown) => {
   }
   if (e instanceof ConfigError) {
     console.error(`pipeline: invalid config, nothing was run.\n${e.message}`);
+    process.exit(2);
+  }
+  if (e instanceof InputError) {
+    console.error(`pipeline: bad input, the stage did not start (nothing of it was written).\n${e.message}`);
     process.exit(2);
   }
   if (e instanceof StageError) {
