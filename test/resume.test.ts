@@ -82,6 +82,40 @@ for (const [stage, killAt] of [["pretrain", 4], ["sft", 4], ["rm", 3], ["ppo", 2
   });
 }
 
+test("ppo with the adaptive KL controller and a separate critic: killed, resumed, identical (KL state and critic restored)", () => {
+  // Only the ppo section changes, so the earlier stages' checkpoints of run "a" are reused as they are.
+  for (const run of ["c1", "c2"]) {
+    const text = fs.readFileSync(cfgFile("a"), "utf8")
+      .replaceAll(path.join(tmp, "a"), path.join(tmp, run))
+      .replace("    adaptive: false ", "    adaptive: true  ")
+      .replace("    target: 6.0 ", "    target: 0.01")
+      .replace("  critic: shared ", "  critic: separate ");
+    assert.ok(text.includes("adaptive: true") && text.includes("critic: separate"), "config edit failed");
+    fs.writeFileSync(cfgFile(run), text);
+    for (const stage of ["pretrain", "sft", "rm"]) {
+      fs.cpSync(ckpt("a", stage), ckpt(run, stage), { recursive: true });
+      fs.cpSync(runs("a", stage), runs(run, stage), { recursive: true });
+    }
+  }
+  const full = pipeline("--stage", "ppo", "--config", cfgFile("c1"));
+  assert.equal(full.status, 0, full.stderr);
+  const script = `
+    const { initBackend } = require("./lib/backend");
+    const cfg = require("./lib/config").loadConfig(${JSON.stringify(cfgFile("c2"))});
+    initBackend().then(() => require("./lib/rlhf").runPpo(cfg, { log: () => {}, onIteration: (k) => { if (k === 2) process.kill(process.pid, "SIGKILL"); } }));`;
+  const k = spawnSync(process.execPath, ["--import", "tsx", "-e", script], { cwd: ROOT, encoding: "utf8" });
+  assert.equal(k.signal, "SIGKILL", k.stderr);
+  const saved = JSON.parse(fs.readFileSync(ckpt("c2", "resume", "ppo", "resume.json"), "utf8"));
+  assert.ok(saved.state.kl_coef !== 0.1, `the adaptive coefficient moved: ${saved.state.kl_coef}`);
+  assert.ok(fs.existsSync(ckpt("c2", "resume", "ppo", "critic.bin")), "the separate critic's weights are saved");
+  const r = pipeline("--stage", "ppo", "--config", cfgFile("c2"), "--resume");
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /ppo: resumed from .* at step 2/);
+  assert.deepEqual(metricsWithoutTiming(runs("c2", "ppo", "metrics.csv")), metricsWithoutTiming(runs("c1", "ppo", "metrics.csv")));
+  assert.deepEqual(summaryWithoutTiming(runs("c2", "ppo", "summary.json")), summaryWithoutTiming(runs("c1", "ppo", "summary.json")));
+  assert.ok(fs.readFileSync(ckpt("c2", "ppo", "weights.bin")).equals(fs.readFileSync(ckpt("c1", "ppo", "weights.bin"))), "weights differ");
+});
+
 test("--resume without a resumable checkpoint says so and starts from step 0", () => {
   const r = pipeline("--stage", "sft", "--config", cfgFile("b"), "--resume");
   assert.equal(r.status, 0, r.stderr);
