@@ -4,7 +4,7 @@
 // derived from it, so the file, the validator and the type cannot drift apart. To add a key: add one line to
 // SCHEMA (and the key to both YAML files); a rule that spans keys goes in CROSS_CHECKS.
 //
-// Every problem throws a ConfigError naming the file (and line when it can be found), the key path
+// Every problem throws a ConfigError naming the file and line (block or flow style YAML), the key path
 // (e.g. ppo.kl.estimator), the value and what is allowed. Nothing trains before the whole file is valid.
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";

@@ -1,7 +1,7 @@
 // `npm run pipeline -- --stage <pretrain|sft|rm|ppo|all> [--config <file>] [--resume]`: runs the course's stages headless,
 // through the same lib functions the notebooks call. Each stage function reuses the checkpoints of the stages
-// before it (or trains them) and writes runs/<stage>/metrics.csv and summary.json; this prints each summary and
-// the wall time.
+// before it (or trains them) and writes runs/<stage>/metrics.csv and summary.json; this prints each summary (stdout)
+// and the wall time. Progress and logs go to stderr. --resume continues interrupted stages (lib/resume.ts).
 //
 // The whole config is validated before the backend starts or anything trains. Stage modules are looked up at run
 // time, so a stage whose module has not been written yet is reported as unavailable instead of breaking the build.
