@@ -16,6 +16,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import { InputError } from "./config";
 import { GPT, HeadKind, ModelConfig } from "./model";
 import { Tokenizer, TokenizerJSON } from "./tokenizer";
 
@@ -76,16 +77,32 @@ function recover(dir: string): void {
   else fs.renameSync(prev, dir);
 }
 
-/** Weights, tokenizer and config to `dir` (created with its parents), atomically. */
-export async function saveCheckpoint<C, E>(
-  dir: string,
-  parts: CheckpointParts<C, E>,
-  hooks: { beforeCommit?: () => void } = {}, // tests use it to simulate a crash after writing, before the swap
-): Promise<void> {
-  const { model, tokenizer, config, extra } = parts;
-  if (model.config.vocab_size !== tokenizer.vocabSize) {
-    throw new Error(`saveCheckpoint: the model has vocab_size ${model.config.vocab_size} but the tokenizer ${tokenizer.vocabSize} tokens`);
+/** Extra files a checkpoint may carry beside the standard ones (lib/resume.ts: optimizer moments, resume state). */
+export type CheckpointFiles = Record<string, string | Uint8Array>;
+
+/**
+ * The variables as tf.io.encodeWeights lays them out (float32 little-endian, in order) but synchronously, so a
+ * training loop that is not async (the reward model's, PPO's) can save a resumable checkpoint between two steps.
+ */
+export function encodeWeightsSync(named: Iterable<[string, tf.Tensor]>): { data: Uint8Array; specs: tf.io.WeightsManifestEntry[] } {
+  const specs: tf.io.WeightsManifestEntry[] = [];
+  const parts: Float32Array[] = [];
+  for (const [name, t] of named) {
+    if (t.dtype !== "float32") throw new Error(`encodeWeightsSync: "${name}" is ${t.dtype}; checkpoints hold float32 only`);
+    specs.push({ name, shape: t.shape.slice(), dtype: "float32" });
+    parts.push(t.dataSync() as Float32Array);
   }
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) { out.set(p, off); off += p.length; }
+  return { data: new Uint8Array(out.buffer), specs };
+}
+
+/**
+ * Writes `files` as the folder `dir`, atomically (see the header): a temp sibling, fsynced, then swapped in.
+ * hooks.beforeCommit runs after everything is written, before the swap (tests simulate a crash there).
+ */
+export function writeCheckpointDir(dir: string, files: CheckpointFiles, hooks: { beforeCommit?: () => void } = {}): void {
   const abs = path.resolve(dir);
   const parent = path.dirname(abs);
   fs.mkdirSync(parent, { recursive: true });
@@ -94,26 +111,12 @@ export async function saveCheckpoint<C, E>(
   for (const name of fs.readdirSync(parent)) {
     if (name.startsWith(`${path.basename(abs)}.tmp-`)) fs.rmSync(path.join(parent, name), { recursive: true, force: true });
   }
-
-  const named: tf.NamedTensorMap = {};
-  for (const [name, v] of model.namedVariables()) named[name] = v;
-  const { data, specs } = await tf.io.encodeWeights(named);
-  const modelJson: ModelJson = {
-    format: FORMAT,
-    generatedBy: `rlhf-ppo-course lib/checkpoint.ts (tfjs ${tf.version.tfjs})`,
-    convertedBy: null,
-    modelTopology: { class: "GPT", config: model.config, head: model.head, seed: model.seed, tied_lm_head: true },
-    weightsManifest: [{ paths: [WEIGHTS_FILE], weights: specs }],
-  };
-
   const tmp = `${abs}.tmp-${process.pid}-${Date.now()}`;
   fs.mkdirSync(tmp);
   try {
-    writeFileSynced(path.join(tmp, WEIGHTS_FILE), new Uint8Array(data));
-    writeFileSynced(path.join(tmp, TOKENIZER_FILE), JSON.stringify(tokenizer.toJSON()));
-    writeFileSynced(path.join(tmp, CONFIG_FILE), JSON.stringify(config, null, 2) + "\n");
-    if (extra !== undefined) writeFileSynced(path.join(tmp, EXTRA_FILE), JSON.stringify(extra, null, 2) + "\n");
-    writeFileSynced(path.join(tmp, MODEL_FILE), JSON.stringify(modelJson, null, 1) + "\n");
+    // model.json last: a reader that finds it finds everything it lists.
+    const names = Object.keys(files).sort((a, b) => Number(a === MODEL_FILE) - Number(b === MODEL_FILE));
+    for (const name of names) writeFileSynced(path.join(tmp, name), files[name]);
     fsyncDir(tmp);
     hooks.beforeCommit?.();
   } catch (e) {
@@ -128,6 +131,56 @@ export async function saveCheckpoint<C, E>(
   if (hadOld) fs.rmSync(prevDir(abs), { recursive: true, force: true });
 }
 
+/** Weights, tokenizer and config (plus any extra files) to `dir` (created with its parents), atomically; synchronous. */
+export function saveCheckpointSync<C, E>(dir: string, parts: CheckpointParts<C, E>, hooks: { beforeCommit?: () => void } = {}, files: CheckpointFiles = {}): void {
+  const { model, tokenizer, config, extra } = parts;
+  if (model.config.vocab_size !== tokenizer.vocabSize) {
+    throw new Error(`saveCheckpoint: the model has vocab_size ${model.config.vocab_size} but the tokenizer ${tokenizer.vocabSize} tokens`);
+  }
+  const { data, specs } = encodeWeightsSync(model.namedVariables());
+  const modelJson: ModelJson = {
+    format: FORMAT,
+    generatedBy: `rlhf-ppo-course lib/checkpoint.ts (tfjs ${tf.version.tfjs})`,
+    convertedBy: null,
+    modelTopology: { class: "GPT", config: model.config, head: model.head, seed: model.seed, tied_lm_head: true },
+    weightsManifest: [{ paths: [WEIGHTS_FILE], weights: specs }],
+  };
+  const all: CheckpointFiles = {
+    ...files,
+    [WEIGHTS_FILE]: data,
+    [TOKENIZER_FILE]: JSON.stringify(tokenizer.toJSON()),
+    [CONFIG_FILE]: JSON.stringify(config, null, 2) + "\n",
+    [MODEL_FILE]: JSON.stringify(modelJson, null, 1) + "\n",
+  };
+  if (extra !== undefined) all[EXTRA_FILE] = JSON.stringify(extra, null, 2) + "\n";
+  writeCheckpointDir(dir, all, hooks);
+}
+
+/** Weights, tokenizer and config to `dir` (created with its parents), atomically. */
+export async function saveCheckpoint<C, E>(
+  dir: string,
+  parts: CheckpointParts<C, E>,
+  hooks: { beforeCommit?: () => void } = {}, // tests use it to simulate a crash after writing, before the swap
+  files: CheckpointFiles = {},
+): Promise<void> {
+  saveCheckpointSync(dir, parts, hooks, files);
+}
+
+/** A JSON file of a checkpoint, or an error that names the file and what is wrong with it. */
+export function readCheckpointJson<T>(file: string): T {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (e) {
+    throw new InputError(`checkpoint file ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new InputError(`checkpoint file ${file} is not valid JSON (${(e as Error).message}); the checkpoint is corrupt: delete its folder and retrain the stage`);
+  }
+}
+
 /** True when `dir` holds a complete checkpoint (after restoring an interrupted swap). */
 export function checkpointExists(dir: string): boolean {
   const abs = path.resolve(dir);
@@ -138,7 +191,7 @@ export function checkpointExists(dir: string): boolean {
 /** The saved config.json alone (cheap: no weights), or undefined when there is no checkpoint. */
 export function readCheckpointConfig<C = unknown>(dir: string): C | undefined {
   if (!checkpointExists(dir)) return undefined;
-  return JSON.parse(fs.readFileSync(path.join(path.resolve(dir), CONFIG_FILE), "utf8")) as C;
+  return readCheckpointJson<C>(path.join(path.resolve(dir), CONFIG_FILE));
 }
 
 export interface LoadOptions {
@@ -154,40 +207,68 @@ export function loadCheckpoint<C = unknown, E = unknown>(dir: string, opts: Load
   const abs = path.resolve(dir);
   if (!checkpointExists(abs)) {
     const missing = [MODEL_FILE, WEIGHTS_FILE, TOKENIZER_FILE, CONFIG_FILE].filter((f) => !fs.existsSync(path.join(abs, f)));
-    throw new Error(`loadCheckpoint: no complete checkpoint in ${dir} (missing ${missing.join(", ")})`);
+    throw new InputError(`loadCheckpoint: no complete checkpoint in ${dir} (missing ${missing.join(", ")})`);
   }
-  const mj = JSON.parse(fs.readFileSync(path.join(abs, MODEL_FILE), "utf8")) as ModelJson;
-  if (mj.format !== FORMAT || mj.modelTopology?.class !== "GPT") {
-    throw new Error(`loadCheckpoint: ${dir}/${MODEL_FILE} is not a course GPT checkpoint (format ${mj.format})`);
+  // Everything is read and checked before a model is built: a corrupt checkpoint is refused whole, never loaded half.
+  const file = (f: string) => path.join(dir, f);
+  const mj = readCheckpointJson<ModelJson>(path.join(abs, MODEL_FILE));
+  if (mj?.format !== FORMAT || mj.modelTopology?.class !== "GPT") {
+    throw new InputError(`loadCheckpoint: ${file(MODEL_FILE)} is not a course GPT checkpoint (format ${mj?.format})`);
+  }
+  if (!Array.isArray(mj.weightsManifest) || !mj.weightsManifest.every((g) => Array.isArray(g?.weights))) {
+    throw new InputError(`loadCheckpoint: ${file(MODEL_FILE)} has no valid weightsManifest (expected a list of {paths, weights})`);
   }
   const specs = mj.weightsManifest.flatMap((g) => g.weights);
+  for (const w of specs) {
+    if (typeof w?.name !== "string" || !Array.isArray(w.shape) || !w.shape.every((d) => Number.isInteger(d) && d >= 0) || w.dtype !== "float32") {
+      throw new InputError(`loadCheckpoint: ${file(MODEL_FILE)}: weight entry ${JSON.stringify(w).slice(0, 100)} is malformed (expected {name, shape: [integers], dtype: "float32"})`);
+    }
+  }
   const buf = fs.readFileSync(path.join(abs, WEIGHTS_FILE));
   const expected = specs.reduce((s, w) => s + w.shape.reduce((a, b) => a * b, 1) * 4, 0);
   if (buf.byteLength !== expected) {
-    throw new Error(`loadCheckpoint: ${dir}/${WEIGHTS_FILE} has ${buf.byteLength} bytes, the manifest describes ${expected}`);
+    throw new InputError(`loadCheckpoint: ${file(WEIGHTS_FILE)} has ${buf.byteLength} bytes, the manifest describes ${expected} (truncated or from another save)`);
   }
-  const tokenizer = Tokenizer.fromJSON(JSON.parse(fs.readFileSync(path.join(abs, TOKENIZER_FILE), "utf8")) as TokenizerJSON);
+  const floats = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer);
+  let off = 0;
+  for (const w of specs) {
+    const n = w.shape.reduce((a, b) => a * b, 1);
+    for (let i = off; i < off + n; i++) {
+      if (!Number.isFinite(floats[i])) throw new InputError(`loadCheckpoint: ${file(WEIGHTS_FILE)}: weight "${w.name}" holds ${floats[i]} at index ${i - off}; a checkpoint must hold finite weights`);
+    }
+    off += n;
+  }
+  let tokenizer: Tokenizer;
+  try {
+    tokenizer = Tokenizer.fromJSON(readCheckpointJson<TokenizerJSON>(path.join(abs, TOKENIZER_FILE)));
+  } catch (e) {
+    throw new InputError(`loadCheckpoint: ${file(TOKENIZER_FILE)}: ${(e as Error).message}`);
+  }
   const cfg = mj.modelTopology.config;
-  if (cfg.vocab_size !== tokenizer.vocabSize) {
-    throw new Error(`loadCheckpoint: ${dir}: model vocab_size ${cfg.vocab_size} but the tokenizer has ${tokenizer.vocabSize} tokens`);
+  if (cfg?.vocab_size !== tokenizer.vocabSize) {
+    throw new InputError(`loadCheckpoint: ${file(MODEL_FILE)}: model vocab_size ${cfg?.vocab_size} but ${file(TOKENIZER_FILE)} has ${tokenizer.vocabSize} tokens`);
   }
+  const config = readCheckpointJson<C>(path.join(abs, CONFIG_FILE));
+  const extraFile = path.join(abs, EXTRA_FILE);
+  const extra = fs.existsSync(extraFile) ? readCheckpointJson<E>(extraFile) : undefined;
   const savedHead = mj.modelTopology.head;
   const head = opts.head ?? savedHead;
-  const model = new GPT(cfg, { seed: opts.seed ?? mj.modelTopology.seed, head, trainable: opts.trainable });
-  const arrayBuf = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
-  const weights = tf.io.decodeWeights(arrayBuf, specs);
+  let model: GPT;
+  try {
+    model = new GPT(cfg, { seed: opts.seed ?? mj.modelTopology.seed, head, trainable: opts.trainable });
+  } catch (e) {
+    throw new InputError(`loadCheckpoint: ${file(MODEL_FILE)}: modelTopology.config is not a valid model (${(e as Error).message})`);
+  }
+  const weights = tf.io.decodeWeights(floats.buffer as ArrayBuffer, specs);
   try {
     const map = new Map(Object.entries(weights));
     if (head !== savedHead) for (const k of [...map.keys()]) if (k.startsWith(`${savedHead}_head.`)) map.delete(k);
     model.loadWeights(map, { allowMissingHead: head !== savedHead });
   } catch (e) {
     model.dispose();
-    throw new Error(`loadCheckpoint(${dir}): ${(e as Error).message}`);
+    throw new InputError(`loadCheckpoint(${dir}): ${file(MODEL_FILE)} and ${WEIGHTS_FILE}: ${(e as Error).message}`);
   } finally {
     tf.dispose(Object.values(weights));
   }
-  const config = JSON.parse(fs.readFileSync(path.join(abs, CONFIG_FILE), "utf8")) as C;
-  const extraFile = path.join(abs, EXTRA_FILE);
-  const extra = fs.existsSync(extraFile) ? (JSON.parse(fs.readFileSync(extraFile, "utf8")) as E) : undefined;
   return { model, tokenizer, config, extra };
 }

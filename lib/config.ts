@@ -4,7 +4,7 @@
 // derived from it, so the file, the validator and the type cannot drift apart. To add a key: add one line to
 // SCHEMA (and the key to both YAML files); a rule that spans keys goes in CROSS_CHECKS.
 //
-// Every problem throws a ConfigError naming the file (and line when it can be found), the key path
+// Every problem throws a ConfigError naming the file and line (block or flow style YAML), the key path
 // (e.g. ppo.kl.estimator), the value and what is allowed. Nothing trains before the whole file is valid.
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
@@ -92,6 +92,7 @@ const relPath = str(/^[^\0]+$/, "a non-empty path (relative paths are relative t
 export const SCHEMA = section({
   name,
   seed: int("[0, 4294967295]"),
+  checkpoint_every: int("[0, inf)"), // steps (PPO: iterations) between resumable checkpoints (lib/resume.ts); 0 = off
   paths: section({ checkpoints: relPath, runs: relPath }),
   tokenizer: section({
     kind: oneOf("bpe", "char"),
@@ -216,6 +217,17 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * Bad input the user must fix (a data file, a prompt file, a damaged checkpoint, a config that does not fit the
+ * data); the message names the file, the line or key, and what was expected. CLIs print it alone and exit 2.
+ */
+export class InputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "InputError";
+  }
+}
+
 /** A value as the user would recognise it in the file. */
 function show(v: unknown): string {
   if (v === undefined) return "nothing";
@@ -260,13 +272,29 @@ export function lineOfKey(text: string, keyPath: string): number | undefined {
   return undefined;
 }
 
+/**
+ * The line of a key path in any YAML style (flow style `ppo: {lr: 1}` included): each segment is searched as
+ * `name:` after the previous one's match. Used when lineOfKey (block style, indentation-exact) finds nothing.
+ */
+export function lineOfKeyAnyStyle(text: string, keyPath: string): number | undefined {
+  let at = 0;
+  for (const seg of keyPath.split(".")) {
+    const re = new RegExp(`(^|[\\s{,])["']?${seg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}["']?\\s*:`, "gm");
+    re.lastIndex = at;
+    const m = re.exec(text);
+    if (!m) return undefined;
+    at = m.index + m[1].length;
+  }
+  return text.slice(0, at).split("\n").length;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Validation
 
 interface Ctx { file: string; text?: string }
 
 function fail(ctx: Ctx, keyPath: string, problem: string, lineKey = keyPath): never {
-  const line = ctx.text !== undefined && lineKey ? lineOfKey(ctx.text, lineKey) : undefined;
+  const line = ctx.text !== undefined && lineKey ? (lineOfKey(ctx.text, lineKey) ?? lineOfKeyAnyStyle(ctx.text, lineKey)) : undefined;
   const where = line ? `${ctx.file}:${line}` : ctx.file;
   throw new ConfigError(`${where}: ${keyPath ? keyPath + ": " : ""}${problem}`, ctx.file, keyPath || undefined, line);
 }

@@ -17,3 +17,5 @@ export * from "./preferences";
 export * from "./ppo_update";
 export * from "./rlhf";
 export * from "./ablation";
+export * from "./resume";
+export * from "./progress";

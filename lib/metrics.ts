@@ -1,6 +1,6 @@
 // Per-step training metrics and each stage's headline figures, as files a learner (or a test) can open:
 //   runs/<stage>/metrics.csv   one row per step: step, then one column per metric (empty cell = not logged)
-//   runs/<stage>/summary.json  the stage's headline figures (design.md, "Outputs a run leaves")
+//   runs/<stage>/summary.json  the stage's headline figures (written after the checkpoint they describe)
 // Rows are kept in plain arrays (logging is a push, ~free per step) and turned into a danfojs DataFrame on demand:
 // requiring danfojs-node costs ~2.5 s, which a CLI stage that only writes CSV should not pay.
 import * as fs from "node:fs";

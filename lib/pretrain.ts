@@ -20,6 +20,8 @@ import { Rng } from "./rng";
 import { Tokenizer, trainTokenizer } from "./tokenizer";
 import { checkpointExists, loadCheckpoint, readCheckpointConfig, saveCheckpoint } from "./checkpoint";
 import { MetricsLog, runDir, writeSummary } from "./metrics";
+import { progress } from "./progress";
+import { StageResume } from "./resume";
 
 /** Called with each step's metrics row (and at eval steps with the eval figures too). */
 export type StepCallback = (step: number, metrics: Record<string, number>) => void;
@@ -264,12 +266,25 @@ export async function trainPretrain(cfg: Config, cb: StageCallbacks = {}): Promi
   const tTrain = Date.now();
   let lastLog = tTrain;
   log(`unigram baseline on validation: ${unigram.toFixed(3)} nats/token; training ${p.steps} steps x ${tokensPerStep} tokens`);
+  const resume = new StageResume(cfg, "pretrain", p.steps, log);
+  const parts = { model, tokenizer, opt, rngs: {}, metrics };
+  const from = resume.restore(parts);
+  const start = from?.step ?? 0;
+  if (from) valLoss = from.state.valLoss as number;
+  for (let i = 0; i < start; i++) sampler(); // the data order: replay the batches already trained on
+  let step = start;
+  const bar = progress("pretrain: steps", p.steps - start);
   try {
-    for (let step = 0; step < p.steps; step++) {
+    for (; step < p.steps; step++) {
+      bar.tick();
       const lr = lrAt(step, p);
       const { x, y } = batchToTensors(sampler());
-      const { loss, gradNorm } = trainStep(vars, () => crossEntropy(model.forward(x, { training: true }).logits, y), opt, { lr, gradClip: p.grad_clip });
-      tf.dispose([x, y]);
+      let loss: number, gradNorm: number;
+      try {
+        ({ loss, gradNorm } = trainStep(vars, () => crossEntropy(model.forward(x, { training: true }).logits, y), opt, { lr, gradClip: p.grad_clip }));
+      } finally {
+        tf.dispose([x, y]); // also when the step throws
+      }
       const row: Record<string, number> = { loss, lr, grad_norm: gradNorm, tokens: (step + 1) * tokensPerStep };
       metrics.log(step, row);
       const isEval = step % p.eval_every === 0 || step === p.steps - 1;
@@ -279,19 +294,24 @@ export async function trainPretrain(cfg: Config, cb: StageCallbacks = {}): Promi
         metrics.log(step, ev);
         Object.assign(row, ev);
         const now = Date.now();
-        const msPerStep = (now - tTrain) / (step + 1);
+        const msPerStep = (now - tTrain) / (step + 1 - start);
         log(`pretrain step ${step}/${p.steps} | loss ${loss.toFixed(3)} | val_loss ${valLoss.toFixed(3)} (unigram ${unigram.toFixed(3)}) | ` +
           `lr ${lr.toExponential(2)} | grad_norm ${gradNorm.toFixed(2)} | ${msPerStep.toFixed(0)} ms/step | eta ${((p.steps - step - 1) * msPerStep / 1000).toFixed(0)} s`);
         lastLog = now;
         cb.onEval?.(step, ev);
       }
+      resume.save(step + 1, parts, { valLoss });
       cb.onStep?.(step, row);
       // Let a notebook's kernel breathe (interrupts, chart messages) without slowing the loop measurably.
       if (Date.now() - lastLog > 2000 || step % 25 === 0) await new Promise((r) => setImmediate(r));
     }
+  } catch (e) {
+    model.dispose(); // nothing of a failed stage stays allocated
+    throw resume.failure(step, e);
   } finally {
     opt.dispose();
   }
+  bar.done();
   const seconds = (Date.now() - t0) / 1000;
   const summary: PretrainSummary = {
     val_loss: valLoss,
@@ -310,7 +330,8 @@ export async function trainPretrain(cfg: Config, cb: StageCallbacks = {}): Promi
   await saveCheckpoint(dir, { model, tokenizer, config: stageRecord(cfg, "pretrain"), extra: { summary } });
   const rd = runDir(cfg, "pretrain");
   metrics.toCsv(path.join(rd, "metrics.csv"));
-  writeSummary(rd, summary);
+  writeSummary(rd, summary); // after the checkpoint it describes
+  resume.clear();
   log(`pretrain done in ${seconds.toFixed(0)} s: val_loss ${valLoss.toFixed(3)} vs unigram ${unigram.toFixed(3)}; saved ${dir}`);
   return { model, tokenizer, summary, metrics, trained: true, checkpointDir: dir };
 }

@@ -2,9 +2,10 @@
 // a reward-model score into the score PPO adds at the last token (config ppo.reward). Pure functions of tensors.
 // Then the reward model itself (below the math): training on preference pairs, evaluation, and the stage `rm`.
 import * as tf from "@tensorflow/tfjs";
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { checkpointExists, saveCheckpoint } from "./checkpoint";
+import { checkpointExists, readCheckpointJson, saveCheckpoint } from "./checkpoint";
 import type { Config, RmConfig } from "./config";
 import { loadReviews } from "./data";
 import { labellerCeiling } from "./labeller";
@@ -26,6 +27,8 @@ import {
   writePairsCsv,
 } from "./preferences";
 import { type StageCallbacks, type StageConfigRecord, type StageResult, checkpointDir, checkpointMismatch, loadStage, stageRecord } from "./pretrain";
+import { progress } from "./progress";
+import { resumeEnabled, StageResume } from "./resume";
 import { Rng } from "./rng";
 import { ensureSft } from "./sft";
 import { PAD, type Tokenizer } from "./tokenizer";
@@ -169,11 +172,14 @@ export function packedRewardScores(rm: GPT, completions: Completion[], indices: 
 export function scoreCompletions(rm: GPT, completions: Completion[], indices?: number[], batchSize = 256): Float32Array {
   const idx = indices ?? completions.map((_, i) => i);
   const out = new Float32Array(idx.length);
+  const bar = progress("rm: scoring completions", idx.length);
   for (let s = 0; s < idx.length; s += batchSize) {
     const scores = packedRewardScores(rm, completions, idx.slice(s, s + batchSize));
     out.set(scores.dataSync(), s);
     scores.dispose();
+    bar.tick(Math.min(batchSize, idx.length - s));
   }
+  bar.done();
   return out;
 }
 
@@ -209,6 +215,8 @@ export function heldoutScores(rm: GPT, data: PreferenceData): Map<number, number
 
 export interface RewardTrainOptions {
   rng: Rng;
+  /** Resumable checkpoints every cfg.checkpoint_every steps (lib/resume.ts); state is saved with them and checked on resume. */
+  resume?: { cfg: Config; tokenizer: Tokenizer; log?: (line: string) => void; state?: Record<string, unknown> };
   /** Called after every step with the row logged (heldout_accuracy only at eval steps). */
   onStep?: OnStep;
   /** Progress lines (default: none). */
@@ -259,8 +267,18 @@ export function trainRewardModel(rm: GPT, data: PreferenceData, c: RmConfig, opt
   const vars = rm.trainableVariables();
   const opt = new AdamW(vars, { weightDecay: c.weight_decay });
   const metrics = new MetricsLog("rm");
+  const r = opts.resume;
+  const resume = r && new StageResume(r.cfg, "rm", steps, r.log);
+  const parts = r && { model: rm, tokenizer: r.tokenizer, opt, rngs: {}, metrics };
+  const from = resume?.restore(parts!);
+  for (const [k, v] of Object.entries(r?.state ?? {})) {
+    if (from && from.state[k] !== v) throw new Error(`${resume!.dir}: saved with ${k} ${String(from.state[k])}, this run has ${String(v)}; delete it to start over`);
+  }
+  let step = from?.step ?? 0; // the plan is fixed by the seed, so the step is the data-order position
+  const bar = progress("rm: training steps", steps - step);
   try {
-    for (let step = 0; step < steps; step++) {
+    for (; step < steps; step++) {
+      bar.tick();
       // The step's completions, each scored once, and its pairs as positions in that batch.
       const rows = plan[step].flatMap((g) => groups.get(g)!.completions);
       const row = new Map(rows.map((ci, j) => [ci, j]));
@@ -269,27 +287,35 @@ export function trainRewardModel(rm: GPT, data: PreferenceData, c: RmConfig, opt
       const ri = tf.tensor1d(pairs.map((q) => row.get(q.rejected)!), "int32");
       const lr = lrAt(step, { lr: c.lr, steps, warmup_steps: c.warmup_steps, min_lr_ratio: c.min_lr_ratio });
       let margin: tf.Tensor1D | undefined;
-      const { loss, gradNorm } = trainStep(vars, () => {
-        const s = packedRewardScores(rm, data.completions, rows, { training: true }); // [rows], at each row's last token
-        const chosen = tf.gather(s, ci) as tf.Tensor1D, rejected = tf.gather(s, ri) as tf.Tensor1D;
-        margin = tf.keep(tf.sub(chosen, rejected)) as tf.Tensor1D; // for the batch accuracy
-        return bradleyTerryLoss(chosen, rejected);
-      }, opt, { lr, gradClip: c.grad_clip });
-      const m = margin!.dataSync();
+      let loss: number, gradNorm: number, m: Float32Array | Int32Array | Uint8Array;
+      try {
+        ({ loss, gradNorm } = trainStep(vars, () => {
+          const s = packedRewardScores(rm, data.completions, rows, { training: true }); // [rows], at each row's last token
+          const chosen = tf.gather(s, ci) as tf.Tensor1D, rejected = tf.gather(s, ri) as tf.Tensor1D;
+          margin = tf.keep(tf.sub(chosen, rejected)) as tf.Tensor1D; // for the batch accuracy
+          return bradleyTerryLoss(chosen, rejected);
+        }, opt, { lr, gradClip: c.grad_clip }));
+        m = margin!.dataSync();
+      } finally {
+        tf.dispose([ci, ri, ...(margin ? [margin] : [])]); // also when the step throws
+      }
       let right = 0;
       for (const v of m) right += v > 0 ? 1 : v === 0 ? 0.5 : 0;
-      tf.dispose([margin!, ci, ri]);
       const values: Record<string, number> = { loss, accuracy: right / m.length, lr, grad_norm: gradNorm };
       if ((step + 1) % c.eval_every === 0 || step === steps - 1) {
         values.heldout_accuracy = splitAccuracy(data, heldoutScores(rm, data), "heldout");
         opts.log?.(`rm step ${step + 1}/${steps} | loss ${loss.toFixed(4)} | heldout_accuracy ${values.heldout_accuracy.toFixed(4)} | lr ${lr.toExponential(2)}`);
       }
       metrics.log(step + 1, values);
+      resume?.save(step + 1, parts!, r?.state);
       opts.onStep?.(step + 1, values);
     }
+  } catch (e) {
+    throw resume ? resume.failure(step, e) : e;
   } finally {
     opt.dispose();
   }
+  bar.done();
   return metrics;
 }
 
@@ -622,7 +648,7 @@ function cpuSeconds(since: NodeJS.CpuUsage): number {
 }
 
 function loadCheckpointExtra(dir: string): RewardCheckpointExtra {
-  const extra = JSON.parse(fs.readFileSync(path.join(dir, "extra.json"), "utf8")) as RewardCheckpointExtra;
+  const extra = readCheckpointJson<RewardCheckpointExtra>(path.join(dir, "extra.json"));
   if (!extra?.score_stats) throw new Error(`ensureRewardModel: ${dir}/extra.json has no score_stats; delete ${dir} to retrain`);
   return extra;
 }
@@ -640,61 +666,76 @@ export async function trainRewardStage(cfg: Config, sft: GPT, tok: Tokenizer, cb
   // 1. preference pairs
   const drawn = reviewPromptsWithReferences(c.prompts, rng.fork("prompts"), cfg.sft.prompt_words_min, cfg.sft.prompt_words_max);
   const prompts = drawn.map((x) => x.prompt);
-  const data = samplePreferencePairs(sft, tok, prompts, c, {
+  const pairsFile = path.join(runs, "pairs.csv");
+  // Resuming: the pairs the interrupted run sampled and trained on (resume.json holds their hash, checked on restore).
+  const resuming = resumeEnabled() && new StageResume(cfg, "rm", 0).savedStep() !== undefined && fs.existsSync(pairsFile);
+  const sampling = progress("rm: sampling preference pairs (prompts)", c.prompts);
+  const data = resuming ? readPairsCsv(pairsFile, c.labeller_beta) : samplePreferencePairs(sft, tok, prompts, c, {
     rng: rng.fork("pairs"),
+    onProgress: (done) => sampling.update(done),
     references: drawn.map((x) => x.reference),
     promptsPerBatch: Math.max(1, Math.floor(1024 / c.completions_per_prompt)), // 1,024 rows a call: ~1.35x faster than 512 (per-step kernel overhead)
   });
-  writePairsCsv(path.join(runs, "pairs.csv"), data);
+  sampling.done();
+  if (!resuming) writePairsCsv(pairsFile, data);
+  const pairsHash = crypto.createHash("sha256").update(fs.readFileSync(pairsFile)).digest("hex").slice(0, 16);
   const tPairs = performance.now();
   log(`rm: ${describePairs(data)} (${((tPairs - t0) / 1000).toFixed(1)} s)`);
 
   // 2. training, from the SFT trunk with a fresh scalar head
   const rm = sft.clone({ head: "reward", seed: rng.fork("init").nextSeed() });
-  const metrics = trainRewardModel(rm, data, c, {
-    rng: rng.fork("train"),
-    onStep: (step, row) => {
-      cb.onStep?.(step, row);
-      if (row.heldout_accuracy !== undefined) cb.onEval?.(step, row);
-    },
-    log,
-  });
-  metrics.toCsv(path.join(runs, "metrics.csv"));
-  const tTrain = performance.now();
+  let ok = false;
+  try {
+    const metrics = trainRewardModel(rm, data, c, {
+      rng: rng.fork("train"),
+      resume: { cfg, tokenizer: tok, log, state: { pairs_sha256: pairsHash } },
+      onStep: (step, row) => {
+        cb.onStep?.(step, row);
+        if (row.heldout_accuracy !== undefined) cb.onEval?.(step, row);
+      },
+      log,
+    });
+    metrics.toCsv(path.join(runs, "metrics.csv"));
+    const tTrain = performance.now();
 
-  // 3. evaluation, and the score statistics PPO normalises with
-  const ev = evaluateRewardModel(rm, tok, data);
-  const stats = scoreStats([...ev.scores.values()]);
-  const tEval = performance.now();
-  const summary: RmSummary = {
-    heldout_accuracy: ev.heldout_accuracy,
-    labeller_ceiling: ev.labeller_ceiling,
-    accuracy_over_ceiling: ev.heldout_accuracy / ev.labeller_ceiling,
-    human_label_agreement: ev.human.agreement,
-    seconds: (tEval - t0) / 1000,
-    cpu_seconds: cpuSeconds(cpu0),
-    gold_accuracy: ev.gold_accuracy,
-    gold_ceiling: ev.gold_ceiling,
-    corr_gold: ev.corr_gold,
-    vader_human_agreement: ev.human.vaderAgreement,
-    human_threshold: ev.human.threshold,
-    pairs_train: data.pairs.filter((q) => q.split === "train").length,
-    pairs_heldout: data.pairs.filter((q) => q.split === "heldout").length,
-    gold_tie_fraction: data.pairs.filter((q) => q.p === 0.5).length / data.pairs.length,
-    ...sourceStats(data),
-    eos_rate: policyEosRate(data),
-    score_mean: stats.mean,
-    score_std: stats.std,
-    seconds_pairs: (tPairs - t0) / 1000,
-    seconds_train: (tTrain - tPairs) / 1000,
-    seconds_eval: (tEval - tTrain) / 1000,
-  };
-  writeSummary(runs, summary);
-  await saveCheckpoint<StageConfigRecord, RewardCheckpointExtra>(dir, {
-    model: rm, tokenizer: tok, config: stageRecord(cfg, "rm"),
-    extra: { config_hash: stageRecord(cfg, "rm").hash, score_stats: stats, summary },
-  });
-  log(`rm: heldout_accuracy ${ev.heldout_accuracy.toFixed(3)} (labeller ceiling ${ev.labeller_ceiling.toFixed(3)}), ` +
-    `human_label_agreement ${ev.human.agreement.toFixed(3)} (VADER ${ev.human.vaderAgreement.toFixed(3)}), ${summary.seconds.toFixed(1)} s; saved ${dir}`);
-  return { model: rm, tokenizer: tok, summary, metrics, trained: true, checkpointDir: dir, scoreStats: stats, data };
+    // 3. evaluation, and the score statistics PPO normalises with
+    const ev = evaluateRewardModel(rm, tok, data);
+    const stats = scoreStats([...ev.scores.values()]);
+    const tEval = performance.now();
+    const summary: RmSummary = {
+      heldout_accuracy: ev.heldout_accuracy,
+      labeller_ceiling: ev.labeller_ceiling,
+      accuracy_over_ceiling: ev.heldout_accuracy / ev.labeller_ceiling,
+      human_label_agreement: ev.human.agreement,
+      seconds: (tEval - t0) / 1000,
+      cpu_seconds: cpuSeconds(cpu0),
+      gold_accuracy: ev.gold_accuracy,
+      gold_ceiling: ev.gold_ceiling,
+      corr_gold: ev.corr_gold,
+      vader_human_agreement: ev.human.vaderAgreement,
+      human_threshold: ev.human.threshold,
+      pairs_train: data.pairs.filter((q) => q.split === "train").length,
+      pairs_heldout: data.pairs.filter((q) => q.split === "heldout").length,
+      gold_tie_fraction: data.pairs.filter((q) => q.p === 0.5).length / data.pairs.length,
+      ...sourceStats(data),
+      eos_rate: policyEosRate(data),
+      score_mean: stats.mean,
+      score_std: stats.std,
+      seconds_pairs: (tPairs - t0) / 1000,
+      seconds_train: (tTrain - tPairs) / 1000,
+      seconds_eval: (tEval - tTrain) / 1000,
+    };
+    await saveCheckpoint<StageConfigRecord, RewardCheckpointExtra>(dir, {
+      model: rm, tokenizer: tok, config: stageRecord(cfg, "rm"),
+      extra: { config_hash: stageRecord(cfg, "rm").hash, score_stats: stats, summary },
+    });
+    writeSummary(runs, summary); // after the checkpoint it describes
+    new StageResume(cfg, "rm", 0).clear();
+    ok = true;
+    log(`rm: heldout_accuracy ${ev.heldout_accuracy.toFixed(3)} (labeller ceiling ${ev.labeller_ceiling.toFixed(3)}), ` +
+      `human_label_agreement ${ev.human.agreement.toFixed(3)} (VADER ${ev.human.vaderAgreement.toFixed(3)}), ${summary.seconds.toFixed(1)} s; saved ${dir}`);
+    return { model: rm, tokenizer: tok, summary, metrics, trained: true, checkpointDir: dir, scoreStats: stats, data };
+  } finally {
+    if (!ok) rm.dispose(); // a failed stage leaves no tensors behind
+  }
 }

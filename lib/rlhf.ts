@@ -17,7 +17,7 @@ import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { saveCheckpoint } from "./checkpoint";
 import type { Config, PpoConfig } from "./config";
-import { type KLController, klControllerFromConfig } from "./kl";
+import { AdaptiveKLController, type KLController, klControllerFromConfig } from "./kl";
 import { goldScore } from "./labeller";
 import { MetricsLog, runDir, writeSummary } from "./metrics";
 import type { GPT } from "./model";
@@ -36,6 +36,8 @@ import { reviewPrompts } from "./preferences";
 import { checkpointDir, checkpointMismatch, loadStage, type StageResult, stageRecord } from "./pretrain";
 import { ensureRewardModel, postprocessScores, type RewardModelStage, scoreStats, type ScoreStats } from "./reward";
 import { ensureSft } from "./sft";
+import { progress } from "./progress";
+import { StageResume } from "./resume";
 import { Rng } from "./rng";
 import { disposeRollout, rewardScores, sampleRollout, type ScoredBatch, scoreResponses } from "./rollout";
 import type { Tokenizer } from "./tokenizer";
@@ -162,22 +164,34 @@ export class PpoTrainer {
     const t1 = performance.now();
 
     let row: Record<string, number>;
-    const exp = collectExperience(ac, rollout, ppo.temperature);
-    const raw = reward.proxy(exp.tokens);
-    const rawScores = Array.from(raw.dataSync());
-    const gold = reward.gold(prompts, rollout.completions);
-    const eos = tf.tensor1d(rollout.eos.map((e) => (e ? 1 : 0)));
-    const scores = postprocessScores(raw, eos, ppo.reward, this.setup.scoreStats);
-    tf.dispose([raw, eos]);
+    let exp: ReturnType<typeof collectExperience> | undefined;
+    const temps: tf.Tensor[] = []; // freed here whatever happens, so a failing reward or buffer leaks nothing
+    let rawScores: number[], gold: number[], buf: ReturnType<typeof buildBuffer>;
     const beta = this.klController.value;
-    const buf = buildBuffer(exp, scores, {
-      klCoef: beta,
-      estimator: ppo.kl.estimator,
-      gamma: ppo.gamma,
-      lam: ppo.lam,
-      whitenAdvantages: ppo.whiten_advantages,
-    });
-    scores.dispose();
+    try {
+      exp = collectExperience(ac, rollout, ppo.temperature);
+      const raw = reward.proxy(exp.tokens);
+      temps.push(raw);
+      rawScores = Array.from(raw.dataSync());
+      gold = reward.gold(prompts, rollout.completions);
+      const eos = tf.tensor1d(rollout.eos.map((e) => (e ? 1 : 0)));
+      temps.push(eos);
+      const scores = postprocessScores(raw, eos, ppo.reward, this.setup.scoreStats);
+      temps.push(scores);
+      buf = buildBuffer(exp, scores, {
+        klCoef: beta,
+        estimator: ppo.kl.estimator,
+        gamma: ppo.gamma,
+        lam: ppo.lam,
+        whitenAdvantages: ppo.whiten_advantages,
+      });
+    } catch (e) {
+      if (exp) tf.dispose([exp.tokens.queries, exp.tokens.queryMask, exp.tokens.responses, exp.tokens.mask, exp.logprobs, exp.refLogprobs, exp.values, exp.entropy]);
+      disposeRollout(rollout);
+      throw e;
+    } finally {
+      tf.dispose(temps);
+    }
     try {
       const objective = bufferStats(buf, beta);
       const t2 = performance.now();
@@ -254,7 +268,9 @@ export function evaluatePolicy(model: GPT, ref: GPT, tok: Tokenizer, prompts: st
   const res: EvalResult = { gold: 0, proxy: 0, kl: 0, distinct2: 0, length: 0, eosRate: 0, prompts: prompts.slice(), completions: [], golds: [], proxies: [], kls: [] };
   const lengths: number[] = [];
   let eos = 0;
+  const bar = progress("ppo: held-out evaluation (prompts)", prompts.length);
   for (let s = 0; s < prompts.length; s += o.batch) {
+    bar.tick(Math.min(o.batch, prompts.length - s));
     const chunk = prompts.slice(s, s + o.batch);
     const r = sampleRollout(model, tok, chunk, { maxNewTokens: o.maxNewTokens, temperature: o.temperature, topK: o.topK, topP: o.topP, rng });
     try {
@@ -277,6 +293,7 @@ export function evaluatePolicy(model: GPT, ref: GPT, tok: Tokenizer, prompts: st
       disposeRollout(r);
     }
   }
+  bar.done();
   res.gold = mean(res.golds);
   res.proxy = mean(res.proxies);
   res.kl = mean(res.kls);
@@ -389,16 +406,30 @@ export async function trainPpo(cfg: Config, inputs: PpoInputs, opts: RunPpoOptio
   const heldout = evalPrompts(cfg);
   const eo = evalOptions(cfg);
   let ok = false;
+  const resume = new StageResume(cfg, "ppo", p.iterations, log);
+  const parts = { model: ac.policy, others: { critic: ac.critic }, tokenizer: inputs.tok, opt: trainer.opt, metrics: trainer.log,
+    rngs: { sample: trainer["sampleRng"], minibatches: trainer["minibatchRng"] } };
   try {
-    const sftEval = evaluatePolicy(ac.ref, ac.ref, inputs.tok, heldout, reward, eo);
+    const sftEval = evaluatePolicy(ac.ref, ac.ref, inputs.tok, heldout, reward, eo); // deterministic: recomputed on resume
+    const from = resume.restore(parts);
+    if (from) {
+      trainer.iteration = from.step;
+      restoreKlCoef(trainer.klController, from.state.kl_coef as number);
+    }
     // Step 0 holds the SFT evaluation; the nulls only fix the CSV's column order (training metrics first).
-    trainer.log.log(0, { ...Object.fromEntries(PPO_METRICS.map((k) => [k, null])), ...evalRow(sftEval) });
+    if (!from) trainer.log.log(0, { ...Object.fromEntries(PPO_METRICS.map((k) => [k, null])), ...evalRow(sftEval) });
     opts.onEval?.(0, sftEval);
     log(`ppo: SFT policy on ${heldout.length} held-out prompts: gold ${sftEval.gold.toFixed(3)}, proxy ${sftEval.proxy.toFixed(3)}, ` +
       `distinct-2 ${sftEval.distinct2.toFixed(3)}, length ${sftEval.length.toFixed(1)} tokens`);
     let policyEval = sftEval;
-    for (let i = 0; i < p.iterations; i++) {
-      const row = trainer.step();
+    const bar = progress("ppo: iterations", p.iterations - trainer.iteration, { quietMs: 0 });
+    for (let i = trainer.iteration; i < p.iterations; i++) {
+      let row: Record<string, number>;
+      try {
+        row = trainer.step();
+      } catch (e) {
+        throw resume.failure(i, e);
+      }
       const k = trainer.iteration;
       if (k % p.eval_every === 0 || k === p.iterations) {
         policyEval = evaluatePolicy(ac.policy, ac.ref, inputs.tok, heldout, reward, eo);
@@ -409,10 +440,13 @@ export async function trainPpo(cfg: Config, inputs: PpoInputs, opts: RunPpoOptio
           `${row["time/iteration"].toFixed(2)} s/it | held-out gold ${policyEval.gold.toFixed(3)} kl ${policyEval.kl.toFixed(2)} ` +
           `distinct-2 ${policyEval.distinct2.toFixed(3)}`);
       }
+      resume.save(k, parts, { kl_coef: trainer.klController.value });
+      bar.tick();
       opts.onIteration?.(k, row);
       trainer.log.toCsv(csv);
       await new Promise((res) => setImmediate(res)); // lets a notebook kernel breathe (interrupts, chart messages)
     }
+    bar.done();
     const summary: PpoSummary = {
       gold_sft: sftEval.gold,
       gold_policy: policyEval.gold,
@@ -432,9 +466,10 @@ export async function trainPpo(cfg: Config, inputs: PpoInputs, opts: RunPpoOptio
       seconds: (performance.now() - t0) / 1000,
     };
     trainer.log.toCsv(csv);
-    writeSummary(runs, summary as unknown as Record<string, unknown>);
     const dir = checkpointDir(cfg, "ppo");
     await saveCheckpoint(dir, { model: ac.policy, tokenizer: inputs.tok, config: stageRecord(cfg, "ppo"), extra: { summary } });
+    writeSummary(runs, summary as unknown as Record<string, unknown>); // after the checkpoint it describes
+    resume.clear();
     log(`ppo done in ${summary.seconds.toFixed(0)} s: held-out gold ${summary.gold_sft.toFixed(3)} -> ${summary.gold_policy.toFixed(3)}, ` +
       `KL ${summary.kl.toFixed(2)} nats, distinct-2 ${summary.distinct2_sft.toFixed(3)} -> ${summary.distinct2_policy.toFixed(3)}; saved ${dir}`);
     ok = true;
@@ -445,6 +480,12 @@ export async function trainPpo(cfg: Config, inputs: PpoInputs, opts: RunPpoOptio
     ac.critic?.dispose();
     if (!ok) ac.policy.dispose();
   }
+}
+
+/** Puts back a saved KL coefficient: the adaptive controller's state; a fixed one must already hold it. */
+function restoreKlCoef(c: KLController, coef: number): void {
+  if (c instanceof AdaptiveKLController) (c as unknown as { coef: number }).coef = coef;
+  else if (c.value !== coef) throw new Error(`resume: the saved KL coefficient ${coef} differs from the fixed ppo.kl.coef ${c.value}`);
 }
 
 /**

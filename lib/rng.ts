@@ -20,6 +20,13 @@ function hashSeed(seed: number, label: string): number {
   return h >>> 0;
 }
 
+/** Where a generator stands: enough to continue its sequence exactly (lib/resume.ts saves it). */
+export interface RngState {
+  seed: number;
+  state: number;
+  spareNormal: number | null;
+}
+
 export class Rng {
   /** The seed this stream started from (forks hash it with their label). */
   readonly seed: number;
@@ -132,6 +139,20 @@ export class Rng {
   /** An independent stream named by label; depends only on (this.seed, label). */
   fork(label: string): Rng {
     return new Rng(hashSeed(this.seed, label));
+  }
+
+  /** The stream's position, for a resumable checkpoint: setState(getState()) continues the same sequence. */
+  getState(): RngState {
+    return { seed: this.seed, state: this.state, spareNormal: this.spareNormal ?? null };
+  }
+
+  /** Continues from a saved position; refuses a state saved from another stream (a different seed or label). */
+  setState(s: RngState): void {
+    if (s?.seed !== this.seed || !Number.isInteger(s.state)) {
+      throw new Error(`Rng.setState: the saved state belongs to stream seed ${s?.seed}, this stream's seed is ${this.seed}`);
+    }
+    this.state = s.state >>> 0;
+    this.spareNormal = s.spareNormal ?? undefined;
   }
 
   /** A 32-bit integer seed, e.g. for tf.randomUniform or dropout. */

@@ -10,14 +10,16 @@
 // mask removes padded targets), so SFT needs no attention mask at all.
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { Config } from "./config";
-import { Demonstration, loadReviews, makeDemonstrations } from "./data";
+import { Config, InputError, configSource } from "./config";
+import { Demonstration, REVIEWS_FILE, loadReviews, makeDemonstrations } from "./data";
 import { GPT, crossEntropy } from "./model";
 import { AdamW, lrAt, trainStep } from "./optim";
 import { Rng } from "./rng";
 import { Tokenizer } from "./tokenizer";
 import { saveCheckpoint } from "./checkpoint";
 import { MetricsLog, runDir, writeSummary } from "./metrics";
+import { progress } from "./progress";
+import { StageResume } from "./resume";
 import {
   StageCallbacks, StageResult, checkpointDir, checkpointMismatch, ensurePretrained, loadStage, stageRecord,
 } from "./pretrain";
@@ -124,6 +126,12 @@ export function prepareSftData(cfg: Config, tok: Tokenizer): SftData {
   return { train: tr.examples, val: va.examples, dropped: tr.dropped + va.dropped };
 }
 
+/** Why a batch cannot be cut (a batch is never padded with repeats: the last incomplete one of an epoch is dropped). */
+function tooFewExamples(n: number, batchSize: number, where = "sft.batch_size"): string {
+  return `${where} is ${batchSize} but only ${n} training demonstrations fit the context (from ${REVIEWS_FILE}); ` +
+    `expected sft.batch_size <= ${n}: lower it, or raise model.context`;
+}
+
 /** EOS rate and mean length of completions on held-out prompts (what RM sampling and PPO will see). */
 export function completionStats(model: GPT, tok: Tokenizer, prompts: string[], maxNewTokens: number, seed: number): { eos_rate: number; mean_tokens: number } {
   const gens = generate(model, tok, prompts, { maxNewTokens, temperature: 1, seed });
@@ -143,9 +151,12 @@ export async function trainSft(cfg: Config, cb: StageCallbacks = {}, base?: Stag
   const t0 = Date.now();
   base ??= await ensurePretrained(cfg, cb);
   const tokenizer = base.tokenizer;
-  const model = base.model.clone();
   const data = prepareSftData(cfg, tokenizer);
   log(`sft: ${data.train.length} train / ${data.val.length} val demonstrations (${data.dropped} longer than the context dropped)`);
+  const src = configSource(cfg) ?? "the config";
+  if (data.train.length < s.batch_size) throw new InputError(`${src}: ${tooFewExamples(data.train.length, s.batch_size)}`);
+  if (data.val.length === 0) throw new InputError(`${src}: no held-out demonstration fits model.context = ${cfg.model.context} (${REVIEWS_FILE}, split val); expected a larger model.context`);
+  const model = base.model.clone(); // after the checks, so a refused run allocates nothing
   const rng = new Rng(cfg.seed).fork("sft");
   const order = rng.fork("batches");
   const vars = model.trainableVariables();
@@ -157,32 +168,55 @@ export async function trainSft(cfg: Config, cb: StageCallbacks = {}, base?: Stag
   let queue: number[][] = [];
   let tokens = 0;
   const tTrain = Date.now();
+  const nextBatch = (): number[] => {
+    if (queue.length === 0) queue = lengthGroupedBatches(data.train, s.batch_size, order); // a new epoch
+    const b = queue.shift();
+    if (!b) throw new InputError(tooFewExamples(data.train.length, s.batch_size));
+    return b;
+  };
+  const resume = new StageResume(cfg, "sft", s.steps, log);
+  const parts = { model, tokenizer, opt, rngs: {}, metrics };
+  const from = resume.restore(parts);
+  const start = from?.step ?? 0;
+  if (from) ({ valLoss, tokens } = from.state as { valLoss: number; tokens: number });
+  for (let i = 0; i < start; i++) nextBatch(); // the data order: replay the batches already trained on
+  let step = start;
+  const bar = progress("sft: steps", s.steps - start);
   try {
-    for (let step = 0; step < s.steps; step++) {
-      if (queue.length === 0) queue = lengthGroupedBatches(data.train, s.batch_size, order); // a new epoch
-      const batch = queue.shift()!.map((i) => data.train[i]);
+    for (; step < s.steps; step++) {
+      bar.tick();
+      const batch = nextBatch().map((i) => data.train[i]);
       const { x, y, mask } = sftBatch(batch, tokenizer.pad);
       const lr = lrAt(step, s);
-      const { loss, gradNorm } = trainStep(vars, () => sftLoss(model, x, y, mask, true), opt, { lr, gradClip: s.grad_clip });
+      let loss: number, gradNorm: number;
+      try {
+        ({ loss, gradNorm } = trainStep(vars, () => sftLoss(model, x, y, mask, true), opt, { lr, gradClip: s.grad_clip }));
+      } finally {
+        tf.dispose([x, y, mask]); // also when the step throws
+      }
       tokens += batch.reduce((n, e) => n + e.ids.length - e.promptLen, 0);
-      tf.dispose([x, y, mask]);
       const row: Record<string, number> = { loss, lr, grad_norm: gradNorm, tokens };
       metrics.log(step, row);
       if ((step + 1) % s.eval_every === 0 || step === s.steps - 1) {
         valLoss = sftEvalLoss(model, data.val, tokenizer.pad);
         metrics.log(step, { val_loss: valLoss });
         row.val_loss = valLoss;
-        const ms = (Date.now() - tTrain) / (step + 1);
+        const ms = (Date.now() - tTrain) / (step + 1 - start);
         log(`sft step ${step}/${s.steps} | loss ${loss.toFixed(3)} | val_loss ${valLoss.toFixed(3)} | lr ${lr.toExponential(2)} | ` +
           `grad_norm ${gradNorm.toFixed(2)} | ${ms.toFixed(0)} ms/step`);
         cb.onEval?.(step, { val_loss: valLoss });
       }
+      resume.save(step + 1, parts, { valLoss, tokens });
       cb.onStep?.(step, row);
       if (step % 10 === 0) await new Promise((r) => setImmediate(r));
     }
+  } catch (e) {
+    model.dispose(); // nothing of a failed stage stays allocated
+    throw resume.failure(step, e);
   } finally {
     opt.dispose();
   }
+  bar.done();
   const heldOut = data.val.slice(0, 64);
   const maxNew = Math.min(cfg.rm.max_new_tokens, cfg.model.context - Math.max(...heldOut.map((e) => e.promptLen)));
   const stats = completionStats(model, tokenizer, heldOut.map((e) => e.demo.prompt), maxNew, cfg.seed);
@@ -203,7 +237,8 @@ export async function trainSft(cfg: Config, cb: StageCallbacks = {}, base?: Stag
   await saveCheckpoint(dir, { model, tokenizer, config: stageRecord(cfg, "sft"), extra: { summary } });
   const rd = runDir(cfg, "sft");
   metrics.toCsv(path.join(rd, "metrics.csv"));
-  writeSummary(rd, summary);
+  writeSummary(rd, summary); // after the checkpoint it describes
+  resume.clear();
   log(`sft done in ${summary.seconds.toFixed(0)} s: held-out loss ${valBefore.toFixed(3)} -> ${valLoss.toFixed(3)}; ` +
     `EOS within ${maxNew} tokens on ${(stats.eos_rate * 100).toFixed(0)}% of held-out prompts; saved ${dir}`);
   return { model, tokenizer, summary, metrics, trained: true, checkpointDir: dir };

@@ -14,6 +14,7 @@
 // Encoding a word applies the learned merges by rank (earliest learned first), exactly as training produced them.
 // The char-level baseline is the same machine with zero merges: one token per byte, which on this ASCII-normalised
 // data (data/README.md) is one token per character.
+import { progress } from "./progress";
 
 export type TokenizerKind = "bpe" | "char";
 
@@ -209,7 +210,9 @@ export function trainTokenizer(text: string, opts: TrainTokenizerOptions): Token
 
   // 3. Merge the most frequent pair, nMerges times.
   const merges: [number, number][] = [];
+  const bar = progress("tokenizer: BPE merges", nMerges);
   for (let r = 0; r < nMerges; r++) {
+    bar.tick();
     let bestKey = -1, bestCount = 1;
     for (const [k, c] of pairCount) {
       if (c > bestCount || (c === bestCount && bestKey >= 0 && k < bestKey)) { bestKey = k; bestCount = c; }
@@ -236,6 +239,7 @@ export function trainTokenizer(text: string, opts: TrainTokenizerOptions): Token
     pairCount.delete(bestKey);
     for (const [k, c] of pairCount) if (c === 0) pairCount.delete(k);
   }
+  bar.done();
   return new Tokenizer("bpe", merges);
 }
 

@@ -155,7 +155,7 @@ describe("errors name file, line, key, value and what is allowed", () => {
     assert.match(e.message, /nope\.yaml: cannot read the config file \(ENOENT\)/);
     const empty = path.join(tmp, "empty.yaml");
     fs.writeFileSync(empty, "# nothing\n");
-    assert.match(errorOf(empty).message, /empty\.yaml: the config is empty; expected a mapping with keys name, seed, paths/);
+    assert.match(errorOf(empty).message, /empty\.yaml: the config is empty; expected a mapping with keys name, seed, checkpoint_every, paths/);
   });
 });
 

@@ -63,7 +63,7 @@ describe("data files", () => {
   it("parseReviews rejects a malformed line with its line number", () => {
     const good = '{"id":"x-1","text":"Fine.","label":1,"source":"yelp","split":"train"}';
     assert.equal(parseReviews(good + "\n").length, 1);
-    assert.throws(() => parseReviews(good + '\n{"id":"x-2","text":"Bad.","label":2,"source":"yelp","split":"train"}\n', "r.jsonl"), /^Error: r\.jsonl:2: malformed review/);
+    assert.throws(() => parseReviews(good + '\n{"id":"x-2","text":"Bad.","label":2,"source":"yelp","split":"train"}\n', "r.jsonl"), /^InputError: r\.jsonl:2: malformed review/);
   });
 
   it("corpus: ASCII, 261 documents (123 addresses + 138 Moby Dick parts); splitCorpus holds out every 20th", () => {

@@ -44,5 +44,5 @@ test("errors name the problem: missing prompts file, bad flag value, unknown fla
   assert.equal(missing.status, 2);
   assert.match(missing.stderr, /prompts file .*nope\.txt not found/);
   assert.match(run("--checkpoint", ck, "--prompts", path.join(root, "prompts.txt"), "--samples", "0").stderr, /--samples must be a positive integer, got 0/);
-  assert.match(run("--checkpoint", ck, "--prompts", path.join(root, "prompts.txt"), "--bogus").stderr, /unknown argument "--bogus"/);
+  assert.match(run("--checkpoint", ck, "--prompts", path.join(root, "prompts.txt"), "--bogus").stderr, /Unknown option '--bogus'/);
 });

@@ -132,6 +132,23 @@ test("generate: a model that always says EOS ends every row after one token, and
   m.dispose();
 });
 
+test("generate draws with the rollout sampler: PAD and BOS are never drawn, even when the model prefers them", () => {
+  const m = new GPT({ vocab_size: tok.vocabSize, context: 24, d_model: 16, n_layers: 1, n_heads: 2, dropout: 0 }, { seed: 7 });
+  // As above: every final hidden state is all ones, so logit(v) = sum(wte[v]); PAD and BOS get 50 each.
+  const v = m.namedVariables();
+  v.get("ln_f.gamma")!.assign(tf.zeros([16]));
+  v.get("ln_f.beta")!.assign(tf.ones([16]));
+  const rows = v.get("wte")!.arraySync() as number[][];
+  for (const id of [tok.pad, tok.bos]) rows[id] = rows[id].map(() => 50);
+  v.get("wte")!.assign(tf.tensor2d(rows));
+  for (const temperature of [0, 1]) {
+    for (const g of generate(m, tok, ["the food", "the"], { maxNewTokens: 5, temperature, seed: 3 })) {
+      assert.ok(!g.tokens.includes(tok.pad) && !g.tokens.includes(tok.bos), `temperature ${temperature}: ${g.tokens}`);
+    }
+  }
+  m.dispose();
+});
+
 function tinyConfig(): Config {
   const cfg = loadConfig("config/smoke.yaml");
   cfg.paths.checkpoints = path.join(tmp, "checkpoints");

@@ -12,6 +12,7 @@
 import * as cp from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
+import { parseArgs } from "node:util";
 import * as net from "node:net";
 import * as path from "node:path";
 import { chromium, type Page } from "playwright-core";
@@ -21,10 +22,28 @@ const start = require("./start.js") as { labArgs(extra: string[]): string[]; lab
 
 const ROOT = path.resolve(__dirname, "..");
 const OUT = path.join(ROOT, "runs", "browser");
-const argv = process.argv.slice(2);
-const notebook = argv.find((a) => a.endsWith(".ipynb")) ?? "notebooks/00_setup.ipynb";
-const expectIdx = argv.indexOf("--expect-text");
-const expectText = expectIdx >= 0 ? argv[expectIdx + 1] : notebook.endsWith("00_setup.ipynb") ? "tensors alive" : undefined;
+const USAGE = `usage: npm run test:browser -- [notebooks/<name>.ipynb] [--expect-text <text>]
+  --expect-text  text a cell must print (default "tensors alive" for 00_setup)
+  --help         this text
+exit codes: 0 passed; 1 failed; 2 bad arguments`;
+const cli = (() => {
+  try {
+    return parseArgs({ args: process.argv.slice(2), options: { "expect-text": { type: "string" }, help: { type: "boolean", short: "h" } }, strict: true, allowPositionals: true });
+  } catch (e) {
+    console.error(`test:browser: ${(e as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+})();
+if (cli.values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+if (cli.positionals.length > 1 || cli.positionals.some((a) => !a.endsWith(".ipynb"))) {
+  console.error(`test:browser: expected at most one notebook (.ipynb), got ${cli.positionals.join(" ")}\n${USAGE}`);
+  process.exit(2);
+}
+const notebook = cli.positionals[0] ?? "notebooks/00_setup.ipynb";
+const expectText = cli.values["expect-text"] ?? (notebook.endsWith("00_setup.ipynb") ? "tensors alive" : undefined);
 const timeoutMs = Number(process.env.BROWSER_TEST_TIMEOUT ?? 300) * 1000;
 const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 

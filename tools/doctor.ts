@@ -4,6 +4,7 @@
 import * as cp from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { BackendReport, formatBackendReport, initBackend } from "../lib/backend";
 
@@ -45,7 +46,22 @@ function pkgVersion(name: string): string | undefined {
   }
 }
 
+const USAGE = `usage: npm run doctor
+  --help  this text
+Prints versions, the kernel and the backend, then one JSON line.
+exit codes: 0 all is well; 1 something is broken (one line per fix); 2 bad arguments`;
+
 async function main(): Promise<void> {
+  try {
+    const { values } = parseArgs({ args: process.argv.slice(2), options: { help: { type: "boolean", short: "h" } }, strict: true, allowPositionals: false });
+    if (values.help) {
+      console.log(USAGE);
+      process.exit(0);
+    }
+  } catch (e) {
+    console.error(`doctor: ${(e as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
   const py = pythonPackages();
   if (!py) problems.push({ what: ".venv with JupyterLab is missing or broken", fix: "rm -rf .venv .cache/venv.json && npm run setup" });
 

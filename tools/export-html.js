@@ -54,10 +54,29 @@ function exportNotebook(file, outDir) {
 module.exports = { exportNotebook, inlinePlotly, plotlyJsPath };
 
 if (require.main === module) {
-  const args = process.argv.slice(2);
-  const outIdx = args.indexOf("--out");
-  const outDir = path.resolve(ROOT, outIdx >= 0 ? args[outIdx + 1] : "exports");
-  let files = args.filter((a, i) => a.endsWith(".ipynb") && !(outIdx >= 0 && i === outIdx + 1));
+  const USAGE = `usage: npm run export -- [runs/notebooks/<name>.ipynb ...] [--out <folder>]
+  --out   where the HTML pages go (default exports/)
+  --help  this text
+Without notebooks, every executed notebook in runs/notebooks/ is exported.
+exit codes: 0 done; 1 nothing to export or the export failed; 2 bad arguments`;
+  let parsed;
+  try {
+    parsed = require("util").parseArgs({ args: process.argv.slice(2), options: { out: { type: "string" }, help: { type: "boolean", short: "h" } }, strict: true, allowPositionals: true });
+  } catch (e) {
+    console.error(`export: ${e.message}\n${USAGE}`);
+    process.exit(2);
+  }
+  if (parsed.values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const stray = parsed.positionals.filter((a) => !a.endsWith(".ipynb"));
+  if (stray.length) {
+    console.error(`export: unexpected argument(s) ${stray.join(" ")}; expected notebook files (.ipynb)\n${USAGE}`);
+    process.exit(2);
+  }
+  const outDir = path.resolve(ROOT, parsed.values.out || "exports");
+  let files = parsed.positionals;
   if (!files.length) {
     const dir = path.join(ROOT, "runs", "notebooks");
     files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith(".ipynb")).sort().map((f) => path.join(dir, f)) : [];

@@ -5,6 +5,7 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { parseArgs } from "node:util";
 import { repoPath } from "../lib/config";
 import { normalizeText, Review, ReviewSource, Split } from "../lib/data";
 
@@ -92,8 +93,24 @@ function sha256(s: string): string {
   return crypto.createHash("sha256").update(s).digest("hex");
 }
 
+const USAGE = `usage: npm run data -- [--check]
+  --check  regenerate in memory and fail if a committed file differs (writes nothing)
+  --help   this text
+exit codes: 0 done (or identical); 1 a file differs (--check) or generation failed; 2 bad arguments`;
+
 function main(): void {
-  const check = process.argv.includes("--check");
+  let values: { check?: boolean; help?: boolean };
+  try {
+    ({ values } = parseArgs({ args: process.argv.slice(2), options: { check: { type: "boolean" }, help: { type: "boolean", short: "h" } }, strict: true, allowPositionals: false }));
+  } catch (e) {
+    console.error(`data: ${(e as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const check = values.check ?? false;
   const corpus = buildCorpus();
   const { reviews, raw, duplicates } = buildReviews();
   // Fixed key order: id, text, label, source, split.

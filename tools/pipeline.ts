@@ -1,15 +1,18 @@
-// `npm run pipeline -- --stage <pretrain|sft|rm|ppo|all> [--config <file>]`: runs the course's stages headless,
+// `npm run pipeline -- --stage <pretrain|sft|rm|ppo|all> [--config <file>] [--resume]`: runs the course's stages headless,
 // through the same lib functions the notebooks call. Each stage function reuses the checkpoints of the stages
-// before it (or trains them) and writes runs/<stage>/metrics.csv and summary.json; this prints each summary and
-// the wall time.
+// before it (or trains them) and writes runs/<stage>/metrics.csv and summary.json; this prints each summary (stdout)
+// and the wall time. Progress and logs go to stderr. --resume continues interrupted stages (lib/resume.ts).
 //
 // The whole config is validated before the backend starts or anything trains. Stage modules are looked up at run
 // time, so a stage whose module has not been written yet is reported as unavailable instead of breaking the build.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { parseArgs as utilParseArgs } from "node:util";
 import { initBackend, formatBackendReport } from "../lib/backend";
-import { Config, ConfigError, defaultConfigPath, describeConfig, loadConfig, repoRoot } from "../lib/config";
+import { Config, ConfigError, InputError, defaultConfigPath, describeConfig, loadConfig, repoRoot } from "../lib/config";
 import { readSummary, runDir } from "../lib/metrics";
+import { progressLine, setProgress } from "../lib/progress";
+import { setResume, StageError } from "../lib/resume";
 
 interface StageDef {
   name: "pretrain" | "sft" | "rm" | "ppo";
@@ -25,29 +28,43 @@ const STAGES: StageDef[] = [
   { name: "ppo", module: "rlhf", fn: "runPpo" },
 ];
 
-const USAGE = `usage: npm run pipeline -- --stage <${STAGES.map((s) => s.name).join("|")}|all> [--config <file>]
+const USAGE = `usage: npm run pipeline -- [--stage <${STAGES.map((s) => s.name).join("|")}|all>] [--config <file>] [--resume]
   --stage   the stage to run; earlier stages are loaded from their checkpoints or trained first. Default: all
-  --config  a YAML config (default: $RLHF_CONFIG, else config/course.yaml); config/smoke.yaml runs in seconds`;
+  --config  a YAML config (default: $RLHF_CONFIG, else config/course.yaml); config/smoke.yaml runs in seconds
+  --resume  continue each stage that trains from its resumable checkpoint (<checkpoints>/resume/<stage>/, saved
+            every checkpoint_every steps) instead of step 0; without one it starts from step 0 and says so
+  --help    this text
+Progress goes to stderr, results (the summaries) to stdout.
+exit codes: 0 done; 1 a stage failed (the message names the stage, the step and the last good checkpoint);
+            2 bad arguments, an invalid config, or bad input (a data file, a damaged checkpoint, too little data
+              for a batch): the message names the file and the line or key; the stage wrote nothing`;
 
 class UsageError extends Error {}
 
-function parseArgs(argv: string[]): { stage: string; config: string } {
-  const out = { stage: "all", config: "" };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const [flag, inline] = a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
-    if (flag === "--help" || flag === "-h") {
-      console.log(USAGE);
-      process.exit(0);
-    }
-    if (flag !== "--stage" && flag !== "--config") throw new UsageError(`unknown argument "${a}"`);
-    const value = inline ?? argv[++i];
-    if (value === undefined || value.startsWith("--")) throw new UsageError(`${flag} needs a value`);
-    out[flag === "--stage" ? "stage" : "config"] = value;
+function parseArgs(argv: string[]): { stage: string; config: string; resume: boolean } {
+  let values: { stage?: string; config?: string; resume?: boolean; help?: boolean };
+  try {
+    ({ values } = utilParseArgs({
+      args: argv,
+      options: {
+        stage: { type: "string", default: "all" },
+        config: { type: "string", default: "" },
+        resume: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
   }
   const names = [...STAGES.map((s) => s.name), "all"];
-  if (!names.includes(out.stage)) throw new UsageError(`--stage "${out.stage}" is not a stage; choose one of ${names.join(", ")}`);
-  return out;
+  if (!names.includes(values.stage!)) throw new UsageError(`--stage "${values.stage}" is not a stage; choose one of ${names.join(", ")}`);
+  return { stage: values.stage!, config: values.config!, resume: values.resume! };
 }
 
 /**
@@ -61,7 +78,7 @@ function resolveConfigPath(arg: string): string {
   return candidates.find((p) => fs.existsSync(p)) ?? candidates[0];
 }
 
-type StageFn = (cfg: Config) => Promise<unknown>;
+type StageFn = (cfg: Config, cb: { log: (line: string) => void }) => Promise<unknown>;
 
 /** The stage's function, or why it is not available yet. */
 function findStage(s: StageDef): StageFn | string {
@@ -93,21 +110,23 @@ async function main(): Promise<void> {
     throw new UsageError(`stage ${args.stage} is not available: ${resolved[0].fn}`);
   }
 
+  setResume(args.resume);
+  setProgress(true);
   const report = await initBackend();
-  console.log(formatBackendReport(report));
-  console.log(describeConfig(cfg));
+  progressLine(formatBackendReport(report));
+  progressLine(describeConfig(cfg));
 
   const t0 = performance.now();
   const done: { stage: string; time: string; summary: string }[] = [];
   for (const { s, fn } of resolved) {
     if (typeof fn === "string") {
-      console.log(`\n=== ${s.name}: skipped, not available yet (${fn})`);
+      progressLine(`\n=== ${s.name}: skipped, not available yet (${fn})`);
       done.push({ stage: s.name, time: "-", summary: "not available" });
       continue;
     }
-    console.log(`\n=== ${s.name} (${s.fn})`);
+    progressLine(`\n=== ${s.name} (${s.fn})`);
     const t = performance.now();
-    const result = await fn(cfg);
+    const result = await fn(cfg, { log: progressLine });
     // Stage results hold their model (tensors); free it before the next stage loads its own.
     const model = (result as { model?: { dispose?: () => void } } | undefined)?.model;
     if (typeof model?.dispose === "function") model.dispose();
@@ -115,7 +134,7 @@ async function main(): Promise<void> {
     const dir = runDir(cfg, s.name);
     const summary = readSummary(dir);
     const shown = path.relative(repoRoot(), path.join(dir, "summary.json"));
-    console.log(`--- ${s.name} done in ${wall}`);
+    progressLine(`--- ${s.name} done in ${wall}`);
     console.log(summary ? `${shown}:\n${JSON.stringify(summary, null, 2)}` : `(no ${shown} written)`);
     done.push({ stage: s.name, time: wall, summary: summary ? shown : "none" });
   }
@@ -132,6 +151,14 @@ main().catch((e: unknown) => {
   if (e instanceof ConfigError) {
     console.error(`pipeline: invalid config, nothing was run.\n${e.message}`);
     process.exit(2);
+  }
+  if (e instanceof InputError) {
+    console.error(`pipeline: bad input, the stage did not start (nothing of it was written).\n${e.message}`);
+    process.exit(2);
+  }
+  if (e instanceof StageError) {
+    console.error(`pipeline: ${e.message}`);
+    process.exit(1);
   }
   console.error(e instanceof Error ? (e.stack ?? e.message) : e);
   process.exit(1);

@@ -220,6 +220,14 @@ function listNotebooks() {
   return [...list(path.join(ROOT, "notebooks")), ...list(path.join(ROOT, "notebooks", "solutions"))];
 }
 
+class UsageError extends Error {}
+const USAGE = `usage: npm run test:notebooks -- [notebooks/<name>.ipynb ...] [--config <file>] [--timeout <s>] [--out <folder>]
+  --config   RLHF_CONFIG for the notebooks (default: $RLHF_CONFIG, else config/smoke.yaml)
+  --timeout  seconds per cell (default 600)
+  --out      where the executed copies go (default runs/notebooks)
+  --help     this text
+exit codes: 0 every notebook ran; 1 a notebook failed; 2 bad arguments`;
+
 function parseArgs(argv) {
   const opts = {
     files: [],
@@ -227,14 +235,19 @@ function parseArgs(argv) {
     timeout: Number(process.env.RLHF_NOTEBOOK_TIMEOUT || 600),
     out: "runs/notebooks",
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const [flag, inline] = a.includes("=") ? a.split(/=(.*)/s) : [a, undefined];
-    const val = () => (inline !== undefined ? inline : argv[++i]);
-    if (flag === "--config") opts.config = val();
-    else if (flag === "--timeout") opts.timeout = Number(val());
-    else if (flag === "--out") opts.out = val();
-    else opts.files.push(path.resolve(a));
+  const { values, positionals } = require("util").parseArgs({
+    args: argv,
+    options: { config: { type: "string" }, timeout: { type: "string" }, out: { type: "string" } },
+    strict: true,
+    allowPositionals: true,
+  }); // throws on an unknown flag: the caller exits 2
+  if (values.config !== undefined) opts.config = values.config;
+  if (values.timeout !== undefined) opts.timeout = Number(values.timeout);
+  if (values.out !== undefined) opts.out = values.out;
+  if (!(opts.timeout > 0)) throw new UsageError(`--timeout must be a positive number of seconds, got ${values.timeout}`);
+  for (const a of positionals) {
+    if (!a.endsWith(".ipynb")) throw new UsageError(`unexpected argument ${a}; expected notebook files (.ipynb)`);
+    opts.files.push(path.resolve(a));
   }
   if (!opts.files.length) opts.files = listNotebooks();
   return opts;
@@ -259,6 +272,16 @@ async function runNotebooks(argv = [], print = console.log) {
 module.exports = { runNotebooks, runNotebook, scanNotebook, scanVerdicts, countCharts, ERROR_MARKERS };
 
 if (require.main === module) {
+  if (process.argv.slice(2).some((a) => a === "--help" || a === "-h")) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  try {
+    parseArgs(process.argv.slice(2));
+  } catch (e) {
+    console.error(`test:notebooks: ${e.message}\n${USAGE}`);
+    process.exit(2);
+  }
   runNotebooks(process.argv.slice(2)).then(
     (results) => {
       const failed = results.filter((r) => !r.ok).length;

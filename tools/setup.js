@@ -36,7 +36,30 @@ const TF_WHEEL = { name: "tensorflow-cpu", version: "2.21.0" };
 // libtensorflow is loaded (it is read once, at load), so it goes into the kernelspec, not into process.env later.
 const KERNEL_ENV = { TF_CPP_MIN_LOG_LEVEL: "2" };
 
-const args = new Set(process.argv.slice(2));
+const USAGE = `usage: npm run setup -- [--gpu] [--force-native] [--quiet]
+  --gpu           opt into the CUDA backend (@tensorflow/tfjs-node-gpu)
+  --force-native  retry the native TensorFlow build after a failure
+  --quiet         only warnings and errors
+  --help          this text
+exit codes: 0 ready; 1 a step failed (the message says how to fix it); 2 bad arguments`;
+// Node's own parser (no dependency: this runs before node_modules exists); unknown flags are refused.
+let parsed;
+try {
+  parsed = require("util").parseArgs({
+    args: process.argv.slice(2),
+    options: { gpu: { type: "boolean" }, "force-native": { type: "boolean" }, quiet: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    strict: true,
+    allowPositionals: false,
+  });
+} catch (e) {
+  console.error(`setup: ${e.message}\n${USAGE}`);
+  process.exit(2);
+}
+if (parsed.values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const args = new Set(Object.keys(parsed.values).filter((k) => parsed.values[k]).map((k) => `--${k}`));
 const quiet = args.has("--quiet");
 const t0 = Date.now();
 

@@ -35,6 +35,15 @@ function labEnv() {
 module.exports = { labArgs, labEnv, jupyter };
 
 if (require.main === module) {
+  // Every other argument belongs to `jupyter lab` (which validates its own); only --help is ours.
+  if (process.argv.slice(2).some((a) => a === "--help" || a === "-h")) {
+    console.log(`usage: npm start [-- <jupyter lab options>]
+  Sets up whatever is missing, then opens JupyterLab on notebooks/00_setup.ipynb with the tslab kernel.
+  Options after -- go to \`jupyter lab\` unchanged, e.g. npm start -- --no-browser --port=8890 --ServerApp.token=abc
+  (\`.venv/bin/jupyter lab --help\` lists them).
+exit codes: JupyterLab's; 1 when JupyterLab is not installed (run npm run setup)`);
+    process.exit(0);
+  }
   if (!fs.existsSync(jupyter)) {
     console.error("JupyterLab is not installed in .venv: run `npm run setup` (npm start does it first).");
     process.exit(1);

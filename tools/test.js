@@ -15,9 +15,37 @@ const path = require("path");
 const cp = require("child_process");
 
 const ROOT = path.resolve(__dirname, "..");
-const args = process.argv.slice(2);
-const only = (args.find((a) => a.startsWith("--only=")) || "").slice("--only=".length).split(",").filter(Boolean);
-const notebookArgs = args.filter((a) => a.endsWith(".ipynb"));
+const USAGE = `usage: npm test -- [--skip-setup] [--only=<typecheck|unit|nbcheck|notebooks|browser>[,...]] [notebooks/<name>.ipynb ...]
+  --skip-setup  do not run tools/setup.js first
+  --only        run only these steps
+  --help        this text
+exit codes: 0 nothing failed; 1 something failed; 2 bad arguments`;
+let parsed;
+try {
+  parsed = require("util").parseArgs({
+    args: process.argv.slice(2),
+    options: { "skip-setup": { type: "boolean" }, only: { type: "string" }, help: { type: "boolean", short: "h" } },
+    strict: true,
+    allowPositionals: true,
+  });
+} catch (e) {
+  console.error(`test: ${e.message}\n${USAGE}`);
+  process.exit(2);
+}
+if (parsed.values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const STEPS = ["typecheck", "unit", "nbcheck", "notebooks", "browser"];
+const only = (parsed.values.only || "").split(",").filter(Boolean);
+const notebookArgs = parsed.positionals.filter((a) => a.endsWith(".ipynb"));
+const unknownSteps = only.filter((s) => !STEPS.includes(s));
+const strayArgs = parsed.positionals.filter((a) => !a.endsWith(".ipynb"));
+if (unknownSteps.length || strayArgs.length) {
+  console.error(`test: ${unknownSteps.length ? `unknown step(s) ${unknownSteps.join(", ")} in --only; expected ${STEPS.join(", ")}` : `unexpected argument(s) ${strayArgs.join(" ")}; expected notebook paths (.ipynb)`}\n${USAGE}`);
+  process.exit(2);
+}
+const args = parsed.values["skip-setup"] ? ["--skip-setup"] : [];
 const want = (step) => only.length === 0 || only.includes(step);
 
 const results = []; // {step, passed, failed, seconds, note}
