@@ -61,6 +61,8 @@ const int = (range: string): NumSpec<false> => ({ kind: "number", integer: true,
 const num = (range: string): NumSpec<false> => ({ kind: "number", integer: false, range: parseRange(range), nullable: false });
 /** A number, or null meaning "off". */
 const numOrNull = (range: string): NumSpec<true> => ({ kind: "number", integer: false, range: parseRange(range), nullable: true });
+/** An integer, or null meaning "not set". */
+const intOrNull = (range: string): NumSpec<true> => ({ kind: "number", integer: true, range: parseRange(range), nullable: true });
 const bool = (): BoolSpec => ({ kind: "bool" });
 const str = (pattern: RegExp, what: string): StrSpec => ({ kind: "string", pattern, what });
 const oneOf = <const V extends string>(...values: V[]): EnumSpec<V> => ({ kind: "enum", values });
@@ -137,6 +139,7 @@ export const SCHEMA = section({
   }),
   ppo: section({
     iterations: int("[1, inf)"),
+    seed: intOrNull("[0, 4294967295]"), // null = the top-level seed
     rollout_batch: int("[1, inf)"),
     max_new_tokens: int("[1, 4096]"),
     temperature: num("(0, 10]"),

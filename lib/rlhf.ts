@@ -400,7 +400,8 @@ export async function trainPpo(cfg: Config, inputs: PpoInputs, opts: RunPpoOptio
   const reward = rewardModelFns(inputs.rm);
   const stats = inputs.scoreStats ?? (p.reward.normalize ? ppoScoreStats(cfg, ac.ref, inputs.tok, reward) : undefined);
   if (stats && !inputs.scoreStats) log(`ppo: reward normalisation on SFT samples at temperature ${p.temperature}: mean ${stats.mean.toFixed(4)}, std ${stats.std.toFixed(4)}`);
-  const trainer = new PpoTrainer({ ppo: p, ac, tok: inputs.tok, reward, scoreStats: stats, prompts: trainPrompts(cfg), seed: cfg.seed });
+  // ppo.seed varies PPO's own randomness; prompts, held-out samples and normalisation stay those of the top-level seed
+  const trainer = new PpoTrainer({ ppo: p, ac, tok: inputs.tok, reward, scoreStats: stats, prompts: trainPrompts(cfg), seed: p.seed ?? cfg.seed });
   const runs = runDir(cfg, "ppo");
   const csv = path.join(runs, "metrics.csv");
   const heldout = evalPrompts(cfg);
