@@ -463,3 +463,31 @@ export function stageConfigHash(cfg: Config, sections: readonly SectionName[]): 
   for (const s of sections) picked[s] = cfg[s];
   return crypto.createHash("sha256").update(stableStringify(picked)).digest("hex").slice(0, 16);
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Overrides ("ppo.kl.coef=0.05"), for a variant of a config without a copy of the file
+
+/**
+ * A copy of cfg with each "dotted.key=value" applied (the value is read as YAML: 0.05, null, true, k3), validated
+ * like a file. A key that the config does not have, or a value the schema refuses, is a ConfigError naming the
+ * override. The copy remembers its source as "<file> with <overrides>".
+ */
+export function withOverrides(cfg: Config, overrides: string[]): Config {
+  const source = configSource(cfg) ?? "<config>";
+  const raw = JSON.parse(JSON.stringify(cfg)) as Record<string, unknown>;
+  for (const o of overrides) {
+    const eq = o.indexOf("=");
+    if (eq <= 0) throw new ConfigError(`override "${o}": expected key=value, e.g. ppo.kl.coef=0.05`, source);
+    const key = o.slice(0, eq).trim();
+    const parts = key.split(".");
+    let node: Record<string, unknown> = raw;
+    for (const [i, p] of parts.entries()) {
+      if (node === null || typeof node !== "object" || !(p in node)) {
+        throw new ConfigError(`override "${o}": the config has no key ${parts.slice(0, i + 1).join(".")}`, source, key);
+      }
+      if (i < parts.length - 1) node = node[p] as Record<string, unknown>;
+    }
+    node[parts[parts.length - 1]] = yaml.load(o.slice(eq + 1));
+  }
+  return validateConfig(raw, overrides.length ? `${source} with ${overrides.join(" ")}` : source);
+}

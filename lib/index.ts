@@ -16,3 +16,4 @@ export * from "./packing";
 export * from "./preferences";
 export * from "./ppo_update";
 export * from "./rlhf";
+export * from "./ablation";

@@ -11,8 +11,9 @@
 // rewardScores), and the same text can be spelled with different BPE tokens; training the reward model on exactly
 // what the policy emits keeps its inputs in the distribution it will be asked about.
 //
-// Held-out pairs are split by prompt (every pair of a held-out prompt text is held out), so the held-out accuracy is
-// measured on prompts the reward model never saw, not on a sibling pair of a completion it trained on.
+// Held-out pairs are split by a prompt's first two words (every pair of every prompt that starts like a held-out one
+// is held out), so the held-out accuracy is measured on openings the reward model never saw: split by exact text,
+// "The food" could be held out while "The food was" is trained on, and the held-out figure would flatter it.
 import * as fs from "node:fs";
 import type { DataFrame } from "danfojs-node";
 import { loadReviews, splitReview } from "./data";
@@ -103,16 +104,23 @@ export function reviewPromptsWithReferences(n: number, rng: Rng, minWords: numbe
   return out;
 }
 
+/** What the split groups by: a text's first two words, lower-cased, without punctuation ("The food," -> "the food"). */
+export function promptKey(text: string): string {
+  return text.toLowerCase().replace(/[^\p{L}\p{N}\s']/gu, " ").trim().split(/\s+/).slice(0, 2).join(" ");
+}
+
 /**
- * Assigns each distinct prompt text to train or held-out: a seeded shuffle of the distinct prompts, of which the first
- * round(heldoutFraction * count) (at least 1, at most count - 1) are held out. Returns the held-out set.
+ * Assigns prompts to train or held-out by promptKey: a seeded shuffle of the distinct keys, of which the first
+ * round(heldoutFraction * count) (at least 1, at most count - 1) are held out. Returns the held-out prompt texts:
+ * every prompt whose key is held out.
  */
 export function heldoutPrompts(prompts: string[], heldoutFraction: number, rng: Rng): Set<string> {
-  const distinct = [...new Set(prompts)].sort(); // sorted first so the result depends on the set, not the order
-  if (distinct.length < 2) throw new Error(`heldoutPrompts: need at least 2 distinct prompts to split, got ${distinct.length}`);
-  rng.shuffle(distinct);
-  const k = Math.min(distinct.length - 1, Math.max(1, Math.round(heldoutFraction * distinct.length)));
-  return new Set(distinct.slice(0, k));
+  const keys = [...new Set(prompts.map(promptKey))].sort(); // sorted first so the result depends on the set, not the order
+  if (keys.length < 2) throw new Error(`heldoutPrompts: need prompts with at least 2 different first words to split, got ${keys.length}`);
+  rng.shuffle(keys);
+  const k = Math.min(keys.length - 1, Math.max(1, Math.round(heldoutFraction * keys.length)));
+  const held = new Set(keys.slice(0, k));
+  return new Set(prompts.filter((p) => held.has(promptKey(p))));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -234,8 +242,8 @@ export function samplePreferencePairs(policy: GPT, tok: Tokenizer, prompts: stri
  * prompt (BOS, sentence, EOS: how the human-label test reads a sentence), every pair of a group labelled by the
  * same labeller. Human-written responses in the comparisons, as in Stanford's SHP (Ethayarajh et al. 2022), which is
  * made of nothing else: they cost no sampling, and they show the reward model fluent text with the full range of
- * sentiment words where the policy's samples are half-English. A sentence that begins with a held-out prompt is
- * left out, so no held-out prompt is seen in training with its context. Up to n sentences, in a seeded order, in
+ * sentiment words where the policy's samples are half-English. A sentence that begins like a held-out prompt (same
+ * promptKey) is left out, so no held-out opening is seen in training with its context. Up to n sentences, in a seeded order, in
  * whole groups; new groups after the prompt groups, labelled after every other pair (the samples' labels do not
  * change).
  */
@@ -243,8 +251,8 @@ export function addReviewGroups(
   completions: Completion[], pairs: PreferencePair[], k: number, n: number, tok: Tokenizer, context: number,
   labeller: Labeller, heldout: Set<string>, rng: Rng,
 ): void {
-  const held = [...heldout];
-  const texts = rng.shuffle(loadReviews("train").map((r) => r.text)).filter((t) => !held.some((p) => t.startsWith(p)));
+  const held = new Set([...heldout].map(promptKey));
+  const texts = rng.shuffle(loadReviews("train").map((r) => r.text)).filter((t) => !held.has(promptKey(t)));
   const use = sentenceCompletions(tok, texts.slice(0, Math.floor(Math.min(n, texts.length) / k) * k), context).completions;
   let group = completions.reduce((m, x) => Math.max(m, x.group), -1) + 1;
   for (let g0 = 0; g0 < use.length; g0 += k, group++) {

@@ -34,7 +34,7 @@ import {
 } from "./ppo_update";
 import { reviewPrompts } from "./preferences";
 import { checkpointDir, checkpointMismatch, loadStage, type StageResult, stageRecord } from "./pretrain";
-import { ensureRewardModel, postprocessScores, type RewardModelStage, type ScoreStats } from "./reward";
+import { ensureRewardModel, postprocessScores, type RewardModelStage, scoreStats, type ScoreStats } from "./reward";
 import { ensureSft } from "./sft";
 import { Rng } from "./rng";
 import { disposeRollout, rewardScores, sampleRollout, type ScoredBatch, scoreResponses } from "./rollout";
@@ -321,6 +321,9 @@ export interface PpoSummary {
   eos_rate_policy: number;
   iterations: number;
   eval_prompts: number;
+  /** The reward normalisation's statistics (null when ppo.reward.normalize is off). */
+  score_mean: number | null;
+  score_std: number | null;
   seconds: number;
 }
 
@@ -344,8 +347,22 @@ export interface PpoInputs {
   sft: GPT;
   rm: GPT;
   tok: Tokenizer;
-  /** mean / std of the reward model's score on SFT samples (checkpoints/rm/extra.json), for ppo.reward.normalize */
-  scoreStats: ScoreStats;
+  /**
+   * mean / std of the reward model's score on SFT samples, for ppo.reward.normalize. Omit it (the pipeline does) and
+   * trainPpo measures them itself on SFT samples drawn as PPO draws them (ppoScoreStats).
+   */
+  scoreStats?: ScoreStats;
+}
+
+/**
+ * The normalisation statistics of ppo.reward.normalize, measured where they are used: the reward model's scores of
+ * SFT completions sampled at ppo.temperature and ppo.max_new_tokens, on ppo.eval_prompts training prompts. (The RM
+ * stage's own statistics come from its pairs, sampled at rm.temperature: cooler samples score differently.)
+ */
+export function ppoScoreStats(cfg: Config, sft: GPT, tok: Tokenizer, reward: RewardFns): ScoreStats & { prompts: number } {
+  const prompts = reviewPrompts(cfg.ppo.eval_prompts, new Rng(cfg.seed).fork("ppo-norm-prompts"), cfg.sft.prompt_words_min, cfg.sft.prompt_words_max, "train");
+  const e = evaluatePolicy(sft, sft, tok, prompts, reward, { ...evalOptions(cfg), seed: new Rng(cfg.seed).fork("ppo-norm").seed });
+  return { ...scoreStats(e.proxies), prompts: prompts.length };
 }
 
 /** The held-out prompts of the evaluation: the first ppo.eval_prompts of the val split, in a seeded order. */
@@ -376,7 +393,9 @@ export async function trainPpo(cfg: Config, inputs: PpoInputs, opts: RunPpoOptio
   const t0 = performance.now();
   const ac = makeActorCritic(inputs.sft, p.critic, inputs.rm, p.bugs);
   const reward = rewardModelFns(inputs.rm);
-  const trainer = new PpoTrainer({ ppo: p, ac, tok: inputs.tok, reward, scoreStats: inputs.scoreStats, prompts: trainPrompts(cfg), seed: cfg.seed });
+  const stats = inputs.scoreStats ?? (p.reward.normalize ? ppoScoreStats(cfg, ac.ref, inputs.tok, reward) : undefined);
+  if (stats && !inputs.scoreStats) log(`ppo: reward normalisation on SFT samples at temperature ${p.temperature}: mean ${stats.mean.toFixed(4)}, std ${stats.std.toFixed(4)}`);
+  const trainer = new PpoTrainer({ ppo: p, ac, tok: inputs.tok, reward, scoreStats: stats, prompts: trainPrompts(cfg), seed: cfg.seed });
   const runs = runDir(cfg, "ppo");
   const csv = path.join(runs, "metrics.csv");
   const heldout = evalPrompts(cfg);
@@ -420,6 +439,8 @@ export async function trainPpo(cfg: Config, inputs: PpoInputs, opts: RunPpoOptio
       eos_rate_policy: policyEval.eosRate,
       iterations: p.iterations,
       eval_prompts: heldout.length,
+      score_mean: stats?.mean ?? null,
+      score_std: stats?.std ?? null,
       seconds: (performance.now() - t0) / 1000,
     };
     trainer.log.toCsv(csv);
@@ -449,7 +470,7 @@ export async function runPpo(cfg: Config, opts: RunPpoOptions = {}): Promise<Ppo
   try {
     rm = await ensureRewardModel(cfg, { log });
     if (rm.tokenizer.vocabSize !== sft.tokenizer.vocabSize) throw new Error("runPpo: the SFT and reward-model checkpoints use different tokenizers");
-    return await trainPpo(cfg, { sft: sft.model, rm: rm.model, tok: sft.tokenizer, scoreStats: rm.scoreStats }, opts);
+    return await trainPpo(cfg, { sft: sft.model, rm: rm.model, tok: sft.tokenizer }, opts);
   } finally {
     sft.model.dispose();
     rm?.model.dispose();

@@ -10,6 +10,7 @@ import {
   allPairs,
   describePairs,
   heldoutPrompts,
+  promptKey,
   labelPairs,
   pairsFromCsv,
   pairsToCsv,
@@ -57,6 +58,20 @@ describe("prompts", () => {
   it("reviewPrompts cycles through the reviews when asked for more prompts than there are", () => {
     const n = loadReviews("train").length + 50;
     assert.equal(reviewPrompts(n, new Rng(1), 2, 4).length, n);
+  });
+
+  it("heldoutPrompts splits by the first two words: prompts that start alike land on the same side", () => {
+    assert.equal(promptKey("The food, was"), "the food");
+    assert.equal(promptKey("I"), "i");
+    const prompts = ["The food", "The food was", "the food is so", "Great place", "Great place to", "My phone", "Service was", "Not worth"];
+    for (let seed = 0; seed < 20; seed++) {
+      const h = heldoutPrompts(prompts, 0.4, new Rng(seed));
+      const side = (p: string) => h.has(p);
+      assert.equal(side("The food"), side("The food was"));
+      assert.equal(side("The food"), side("the food is so"));
+      assert.equal(side("Great place"), side("Great place to"));
+      assert.ok(h.size > 0 && h.size < prompts.length);
+    }
   });
 
   it("heldoutPrompts: a seeded share of the distinct prompts, independent of their order", () => {
