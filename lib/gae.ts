@@ -4,7 +4,7 @@
 //   A_t     = delta_t + gamma * lambda * A_{t+1}               (computed backwards over each row)
 //   R_t     = A_t + V_t                                        (the value head's regression target, "returns")
 //
-// Over [batch, T] response tokens with RIGHT padding (design.md): the value after the last real token is 0 (the
+// Over [batch, T] response tokens with RIGHT padding: the value after the last real token is 0 (the
 // episode ends there), padded positions get A = R = 0, and nothing at a padded position (reward, value, even NaN)
 // reaches a real one. Advantages are not a thing we differentiate through, so the recursion runs as a plain loop on
 // the numbers: clearer than tensor gymnastics, and [64, 24] is nothing for a CPU.

@@ -1,6 +1,6 @@
 // KL penalty of RLHF: per-token KL estimators, the KL-shaped per-token reward, fixed and adaptive KL controllers.
 //
-// Shapes follow design.md: [batch, T] over response tokens, right-padded; mask is 1.0 for real tokens (up to and
+// Shapes: [batch, T] over response tokens, right-padded; mask is 1.0 for real tokens (up to and
 // including EOS) and 0.0 after. Every function here is pure: tensors in, tensors out, no hidden state (except the
 // controllers, whose only state is the coefficient they hold).
 import * as tf from "@tensorflow/tfjs";
@@ -41,7 +41,7 @@ export function klPerToken(logprobs: tf.Tensor2D, refLogprobs: tf.Tensor2D, esti
 
 /**
  * 1.0 at the last real token of each row, 0.0 elsewhere: mask_t * (1 - mask_{t+1}), with mask_T = 0.
- * Right padding assumed (design.md). A row with no real token gets no 1.
+ * Right padding assumed (the course convention). A row with no real token gets no 1.
  */
 export function lastTokenMask(mask: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => {

@@ -8,7 +8,7 @@ import { Rng } from "./rng";
 
 /**
  * VADER's compound score of the text, in [-1, 1] (Hutto & Gilbert 2014). Deterministic; a few thousand to ~10k
- * sentences/s (facts.md says ~10k; 3.5-4.5k measured here on the 3,000 UCI sentences with the machine busy).
+ * sentences/s (3.5-4.5k measured on the 3,000 UCI sentences with the machine busy).
  */
 export function goldScore(text: string): number {
   return SentimentIntensityAnalyzer.polarity_scores(text).compound;

@@ -7,13 +7,13 @@
 //   value / reward = h w_head + b_head                        (a scalar per position, for PPO's critic or the RM)
 //
 // Choices, and why:
-// - Weight tying (Press & Wolf 2017, GPT-2): saves vocab*d parameters (1024*192 = 197k here, ~10% of the model) and
+// - Weight tying (Press & Wolf 2017, GPT-2): saves vocab*d parameters (2048*128 = 262k with config/course.yaml) and
 //   trains better on small data. The logits are a matmul with W_te transposed.
 // - Padding is on the LEFT for prompts (so every row's last token is at T-1 and generation appends in lockstep).
 //   attnMask is 1 for real tokens, 0 for padding; padded keys are masked out of attention, and positions count only
 //   real tokens (cumsum(mask) - 1), so a padded row computes exactly what the unpadded row would.
 // - Masks enter attention as an additive bias (0 or -1e9) built from constants, never as tf.where on a differentiated
-//   tensor (facts.md: no gradient for the comparison).
+//   tensor (a comparison has no gradient in tfjs).
 // - Every backend: tf.slice, never StridedSlice (no gradient). On wasm, tf.gather's gradient and fast transposed
 //   matmuls come from the kernels lib/backend.ts installs when wasm is active (a JS UnsortedSegmentSum, and a
 //   BatchMatMul that transposes explicitly), so this file needs no backend-specific path: call initBackend() first.

@@ -1,5 +1,5 @@
 // AdamW, global-norm gradient clipping and the warmup + cosine learning-rate schedule, written out by hand:
-// tfjs's train.adam has neither weight decay nor clipping (facts.md).
+// tfjs's train.adam has neither weight decay nor clipping.
 //
 // AdamW (Loshchilov & Hutter 2019), one step t >= 1 for each parameter theta with gradient g:
 //   m     = b1 m + (1 - b1) g                 v     = b2 v + (1 - b2) g^2

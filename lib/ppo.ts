@@ -1,10 +1,10 @@
 // PPO's losses and the masked statistics they are built from (Schulman et al. 2017, "Proximal Policy Optimization
 // Algorithms"; the RLHF details follow TRL and Huang et al. 2024, "The N+ Implementation Details of RLHF with PPO").
 //
-// Shapes follow design.md: [batch, T] over response tokens, mask 1.0 for real tokens and 0.0 for padding; a masked
+// Shapes: [batch, T] over response tokens, mask 1.0 for real tokens and 0.0 for padding; a masked
 // mean is sum(x * mask) / sum(mask) over the whole batch (every real token weighs the same).
 //
-// Everything here can be called inside tf.variableGrads. Two rules make that work (facts.md):
+// Everything here can be called inside tf.variableGrads. Two rules make that work:
 //  - no tf.where whose condition depends on a differentiated tensor ("gradient function not found for Greater"):
 //    the clipping is tf.clipByValue and tf.maximum, whose gradients tfjs knows;
 //  - the only tf.where conditions come from the mask, which is never differentiated. They replace whatever sits at
@@ -53,8 +53,8 @@ export function maskedVar(x: tf.Tensor, mask: tf.Tensor, unbiased = true): tf.Sc
  * Whitening over real tokens (used on advantages, config ppo.whiten_advantages):
  *   (x - mean) / sqrt(var + 1e-8), var unbiased; padded positions stay 0.
  * shiftMean = true (default) leaves the result with zero mean. shiftMean = false adds the mean back, which only
- * rescales (TRL uses that for rewards); the seed repo did this to advantages by mistake, which leaves their sign
- * pattern mostly unchanged and defeats the point of whitening them.
+ * rescales (TRL uses that for rewards); doing it to advantages is a mistake: it leaves their sign pattern mostly
+ * unchanged and defeats the point of whitening them.
  */
 export function whiten<T extends tf.Tensor>(x: T, mask: tf.Tensor, shiftMean = true): T {
   return tf.tidy(() => {

@@ -31,7 +31,7 @@ export type Tokens = Pick<Rollout, "queries" | "queryMask" | "responses" | "mask
  * - critic: null when shared; otherwise a separate GPT with a value head (ppo.critic: separate), initialised from
  *   the reward model as TRL does: it already knows what a good response looks like.
  * - ref: the frozen SFT policy, the anchor of the KL penalty. It is a clone made once and never written to
- *   (the seed repo overwrote it with the policy every 100 steps, which silently removes the penalty).
+ *   (overwriting it with the policy from time to time would silently remove the penalty).
  */
 export interface ActorCritic {
   policy: GPT;
@@ -264,7 +264,7 @@ export function minibatchIndices(batch: number, n: number, rng: Rng): number[][]
  * with global-norm clipping (ppo.grad_clip) and one AdamW step each. With ppo.early_stop_kl set, the epochs stop
  * as soon as a minibatch's approx-KL (between the policy now and at sampling) exceeds it (TRL legacy's early
  * stopping; CleanRL's target_kl checks once per epoch). Dropout is on only if ppo.dropout is true.
- * One epoch of one minibatch would make clipping inert (ratio = 1 on the only step): the seed repo's bug.
+ * One epoch of one minibatch would make clipping inert (ratio = 1 on the only step).
  */
 export function ppoUpdate(ac: ActorCritic, buf: RolloutBuffer, opt: AdamW, c: UpdateConfig, lr: number, rng: Rng): UpdateStats {
   const vars = trainableVariables(ac);

@@ -38,7 +38,8 @@ function assertSameLength(fn: string, a: tf.Tensor1D, b: tf.Tensor1D): void {
 /**
  * Bradley-Terry loss: the model says P(chosen > rejected) = sigmoid(r_c - r_r); minimise its negative log-likelihood
  *   loss = mean( -log sigmoid(r_c - r_r) ) = mean( softplus(r_r - r_c) )
- * The softplus form never takes the log of an underflowed sigmoid: a margin of -100 costs 100, not Infinity.
+ * The softplus form never takes the log of an underflowed sigmoid: a margin of -200 costs 200, not Infinity
+ * (sigmoid(-200) is 0 in float32).
  */
 export function bradleyTerryLoss(chosen: tf.Tensor1D, rejected: tf.Tensor1D): tf.Scalar {
   assertSameLength("bradleyTerryLoss(chosen, rejected)", chosen, rejected);
@@ -535,7 +536,7 @@ export function worstErrors(data: PreferenceData, scores: Map<number, number>, n
 // ---------------------------------------------------------------------------------------------------------------
 // The stage
 
-/** runs/rm/summary.json (design.md: heldout_accuracy, labeller_ceiling, human_label_agreement, seconds) and extras. */
+/** runs/rm/summary.json: heldout_accuracy, labeller_ceiling, human_label_agreement, seconds, and extras. */
 export interface RmSummary {
   heldout_accuracy: number;
   labeller_ceiling: number;

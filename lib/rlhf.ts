@@ -8,7 +8,7 @@
 //     --> post-processed score: normalise with the SFT score stats, missing-EOS penalty, squash, clip (ppo.reward)
 //     --> per-token KL vs the reference --> shaped reward --> GAE --> whitened advantages
 //     --> epochs x minibatches of the clipped update (lib/ppo_update.ts)
-//     --> one metrics row with TRL's names (anchors.md), the KL controller updated with the batch's KL
+//     --> one metrics row with TRL's names, the KL controller updated with the batch's KL
 // Every ppo.eval_every iterations, and once for the SFT model before training, the held-out evaluation.
 //
 // runPpo(cfg) composes it with the stages before (SFT and reward-model checkpoints, trained when missing) and leaves
@@ -90,9 +90,9 @@ const mean = (xs: ArrayLike<number>): number => {
 // The trainer: one PPO iteration per step()
 
 /**
- * The columns of one iteration's metrics row, in the order metrics.csv shows them. TRL's names (anchors.md) where
- * TRL has the metric; objective/scores is the post-processed score PPO optimises, objective/scores_raw the reward
- * model's own score (the proxy), objective/gold the gold score of the same rollouts.
+ * The columns of one iteration's metrics row, in the order metrics.csv shows them. TRL's names (the metrics its
+ * PPOTrainer logs) where TRL has the metric; objective/scores is the post-processed score PPO optimises,
+ * objective/scores_raw the reward model's own score (the proxy), objective/gold the gold score of the same rollouts.
  */
 export const PPO_METRICS = [
   "objective/kl", "objective/entropy", "objective/non_score_reward", "objective/rlhf_reward", "objective/scores",
@@ -306,7 +306,7 @@ export function evalRow(e: EvalResult): Record<(typeof EVAL_METRICS)[number], nu
 // ---------------------------------------------------------------------------------------------------------------
 // The stage: runPpo / ensurePpo
 
-/** The figures of runs/ppo/summary.json (design.md). */
+/** The figures of runs/ppo/summary.json. */
 export interface PpoSummary {
   gold_sft: number;
   gold_policy: number;

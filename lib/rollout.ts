@@ -6,7 +6,7 @@
 //   queries   [B,P]  <pad> <pad> <bos> The  food        LEFT padding: every row's last prompt token sits at P-1,
 //   queryMask [B,P]    0     0     1    1    1          so generation appends in lockstep for the whole batch
 //   responses [B,T]  was  great  .  <eos> <pad> <pad>   RIGHT padding after EOS
-//   mask      [B,T]   1     1    1    1     0     0     1 up to and including EOS (design.md)
+//   mask      [B,T]   1     1    1    1     0     0     1 up to and including EOS
 //
 // Sampling, step by step (the model's KV cache holds every earlier key/value, so a step costs one token, not P+t):
 //   logits_t / temperature -> log-softmax = log pi(. | state)  <- the log-prob we record (TRL's convention: at the

@@ -2,7 +2,7 @@
 // a char-level baseline with the same interface.
 //
 // Ids:   0..255      the 256 byte values (so ANY string encodes: text -> UTF-8 bytes -> tokens, and back exactly)
-//        256 PAD, 257 BOS, 258 EOS   (three distinct specials: PAD is never EOS, see anchors.md's bug list)
+//        256 PAD, 257 BOS, 258 EOS   (three distinct specials: PAD is never EOS, or masking the padding would mask the real end too)
 //        259..V-1    merges, in the order they were learned (id 259 + r is merge r)
 //
 // Training (classic BPE): split the text into "words" with GPT-2's pre-tokenizer pattern (a word keeps its leading
