@@ -2,7 +2,7 @@
 // untouched stub as NOT DONE.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { notDone } from "../lib/exercise";
+import { notDone, VERDICT_PATTERN } from "../lib/exercise";
 import { BUG_RUNS, checkSuspicious, checkWhichBug, FLAGS, mysteryBug, suspiciousFlags, type BugRun, type MetricsRow } from "../lib/checks/nb08b";
 import { assertCheckDiscriminates } from "./check-helpers";
 
@@ -25,7 +25,11 @@ describe("08b.1 which bug is it?", () => {
 
   it("every run can be the truth: its own name passes and every other fails", () => {
     for (const truth of BUG_RUNS) {
-      for (const guess of BUG_RUNS) assert.equal(checkWhichBug(() => guess, truth, () => {}).status, guess === truth ? "PASS" : "FAIL");
+      for (const guess of BUG_RUNS) {
+        const lines: string[] = [];
+        checkWhichBug(() => guess, truth, (l) => lines.push(l));
+        assert.equal(VERDICT_PATTERN.exec(lines[0])?.[2], guess === truth ? "PASS" : "FAIL", lines[0]);
+      }
     }
   });
 });

@@ -1,6 +1,6 @@
 // Checks of notebook 08b's exercises (lib/exercise.ts explains the pattern): naming the bug behind an unnamed run's
 // curves, and a function that flags a PPO metrics row as suspicious.
-import { check, CheckFailure, type Verdict } from "../exercise";
+import { check, CheckFailure } from "../exercise";
 import { Rng } from "../rng";
 
 /**
@@ -35,8 +35,8 @@ export function mysteryBug(): BugRun {
 }
 
 /** 08b.1: the learner's answer (a function, so the stub can be notDone()) against the run's true bug. */
-export function checkWhichBug(yours: () => string, truth: BugRun, print?: (line: string) => void): Verdict {
-  return check("08b.1", "which bug is it?", () => {
+export function checkWhichBug(yours: () => string, truth: BugRun, print?: (line: string) => void): void {
+  check("08b.1", "which bug is it?", () => {
     const a = String(yours()).trim();
     if (a === "healthy") throw new CheckFailure(`it is not healthy: one switch is on. Look again at ${LOOK_AT[truth]}`);
     if (!(BUG_RUNS as readonly string[]).includes(a)) throw new CheckFailure(`"${a}" is not one of the runs' names: ${BUG_RUNS.join(", ")}`);
@@ -91,8 +91,8 @@ function testRows(rng: Rng, n: number): MetricsRow[] {
 }
 
 /** 08b.2: the learner's flags (any order, no repeats) against suspiciousFlags on 60 random rows. */
-export function checkSuspicious(yours: (row: MetricsRow) => string[], print?: (line: string) => void): Verdict {
-  return check("08b.2", "flag a suspicious metrics row", () => {
+export function checkSuspicious(yours: (row: MetricsRow) => string[], print?: (line: string) => void): void {
+  check("08b.2", "flag a suspicious metrics row", () => {
     const rng = new Rng(802);
     for (const row of testRows(rng, 60)) {
       const got = yours({ ...row });
