@@ -173,6 +173,17 @@ export const SCHEMA = section({
     }),
     eval_prompts: int("[1, inf)"),
     eval_every: int("[1, inf)"),
+    // Known implementation bugs, off by default; notebook 08b turns them on one at a time (config/course.yaml says where each is known from).
+    bugs: section({
+      logprob_temperature: numOrNull("(0, 10]"), // old log-probs at this temperature instead of the sampler's; null = off
+      single_pass: bool(),
+      ref_sync_every: int("[0, inf)"), // 0 = off
+      whiten_adds_mean: bool(),
+      pad_is_eos: bool(),
+      dropout_on: bool(),
+      value_head_random: bool(),
+      unmasked_advantages: bool(),
+    }),
   }),
 });
 
@@ -187,6 +198,7 @@ export type RmConfig = Config["rm"];
 export type PpoConfig = Config["ppo"];
 export type KlConfig = Config["ppo"]["kl"];
 export type RewardShapingConfig = Config["ppo"]["reward"];
+export type PpoBugs = Config["ppo"]["bugs"];
 
 /**
  * Special tokens the tokenizer adds beyond the 256 bytes (BOS, EOS, PAD); a BPE vocabulary must hold at least

@@ -47,7 +47,7 @@ export function formatVerdict(v: Verdict): string {
   return `exercise ${v.id} ${v.title}: ${v.status} (${v.detail})`;
 }
 
-export const VERDICT_PATTERN = /^exercise (\d\d\.\d+) .*?: (PASS|FAIL|NOT DONE) \(/;
+export const VERDICT_PATTERN = /^exercise (\d\d[a-z]?\.\d+) .*?: (PASS|FAIL|NOT DONE) \(/;
 
 /**
  * Runs one check and prints its verdict. `body` throws CheckFailure (or any error from the learner's code) to fail,

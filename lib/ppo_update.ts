@@ -12,7 +12,7 @@
 // Log-probs for the ratio, the KL and the reference are all taken at the sampling temperature (scoreResponses
 // divides the logits by it), as TRL does: otherwise KL and ratio compare two different distributions.
 import * as tf from "@tensorflow/tfjs";
-import type { PpoConfig } from "./config";
+import type { PpoBugs, PpoConfig } from "./config";
 import { gae } from "./gae";
 import { klPerToken, sequenceKl, shapedRewards } from "./kl";
 import type { GPT } from "./model";
@@ -50,9 +50,10 @@ export function trainableVariables(ac: ActorCritic): tf.Variable[] {
  * The value head starts at zero (V = 0 everywhere), so the first advantages are the plain rewards-to-go and the
  * value head's first gradients cannot kick the shared trunk with noise from a random head.
  */
-export function makeActorCritic(sft: GPT, critic: PpoConfig["critic"], rewardModel?: GPT | null): ActorCritic {
+export function makeActorCritic(sft: GPT, critic: PpoConfig["critic"], rewardModel?: GPT | null, bugs?: Partial<PpoBugs>): ActorCritic {
   const policy = sft.clone({ head: "value", trainable: true });
-  for (const [name, v] of policy.namedVariables()) if (name.startsWith("value_head.")) tf.tidy(() => v.assign(tf.zerosLike(v)));
+  // bugs.value_head_random keeps the head's random init (std 1/sqrt(d+1)): V ~ +-1 noise before any data
+  if (!bugs?.value_head_random) for (const [name, v] of policy.namedVariables()) if (name.startsWith("value_head.")) tf.tidy(() => v.assign(tf.zerosLike(v)));
   const ref = sft.clone({ head: "none", trainable: false });
   let separate: GPT | null = null;
   if (critic === "separate") {
@@ -121,10 +122,11 @@ export function disposeTokens(t: Tokens): void {
  * The old log-probs are recomputed by a teacher-forced pass rather than taken from the sampler, as TRL does: the
  * update's first ratio is then exactly 1 (the sampler's KV-cache arithmetic differs in the last float bits).
  */
-export function collectExperience(ac: ActorCritic, rollout: Rollout, temperature: number): Experience {
+export function collectExperience(ac: ActorCritic, rollout: Rollout, temperature: number, bugs?: Partial<PpoBugs>): Experience {
   const tokens = trimTokens(rollout, rollout.lengths);
   const out = tf.tidy(() => {
-    const pv = policyAndValues(ac, tokens, temperature, false);
+    // bugs: old log-probs at another temperature than the sampler's (and the reference's); dropout on in this pass
+    const pv = policyAndValues(ac, tokens, bugs?.logprob_temperature ?? temperature, bugs?.dropout_on ?? false);
     const ref = scoreResponses(ac.ref, tokens, { temperature, training: false });
     const zero = (x: tf.Tensor2D) => tf.mul(x, tokens.mask) as tf.Tensor2D;
     return {
@@ -144,6 +146,8 @@ export interface BufferOptions {
   gamma: number;
   lam: number;
   whitenAdvantages: boolean;
+  /** config ppo.bugs: whiten_adds_mean and unmasked_advantages act here */
+  bugs?: Partial<PpoBugs>;
 }
 
 /** Step 2's result: everything the minibatch epochs read. All [B,T] except scores. */
@@ -166,7 +170,10 @@ export function buildBuffer(exp: Experience, scores: tf.Tensor1D, o: BufferOptio
   const g = gae(rewards, exp.values, mask, o.gamma, o.lam);
   let advantages = g.advantages;
   if (o.whitenAdvantages) {
-    advantages = whiten(g.advantages, mask);
+    // bugs.unmasked_advantages: statistics over padding too, which then keeps (0 - mean) / std; whiten_adds_mean re-adds the mean
+    const over = o.bugs?.unmasked_advantages ? tf.onesLike(mask) : mask;
+    advantages = whiten(g.advantages, over, !o.bugs?.whiten_adds_mean);
+    if (over !== mask) over.dispose();
     g.advantages.dispose();
   }
   return { ...exp, scores: scores.clone(), kl, rewards, advantages, returns: g.returns };

@@ -151,7 +151,10 @@ export class PpoTrainer {
   /** One iteration: rollout, scores, buffer, update. Logs and returns the metrics row (step = iterations done, 1-based). */
   step(): Record<string, number> {
     const { ppo, ac, tok, reward } = this.setup;
+    const { bugs } = ppo;
     const it = this.iteration;
+    // bugs.ref_sync_every: the reference overwritten by the policy, which silently removes the KL penalty
+    if (bugs.ref_sync_every > 0 && it > 0 && it % bugs.ref_sync_every === 0) ac.ref.copyTrunkFrom(ac.policy);
     const t0 = performance.now();
     const prompts = this.promptsAt(it);
     const rollout = sampleRollout(ac.policy, tok, prompts, {
@@ -161,6 +164,12 @@ export class PpoTrainer {
       topP: ppo.top_p,
       rng: this.sampleRng,
     });
+    // bugs.pad_is_eos: a "not PAD" mask when PAD == EOS drops every real EOS from the response mask
+    if (bugs.pad_is_eos) {
+      const m = rollout.mask;
+      rollout.mask = tf.tidy(() => tf.mul(m, tf.cast(tf.notEqual(rollout.responses, tok.eos), "float32")) as tf.Tensor2D);
+      m.dispose();
+    }
     const t1 = performance.now();
 
     let row: Record<string, number>;
@@ -169,7 +178,7 @@ export class PpoTrainer {
     let rawScores: number[], gold: number[], buf: ReturnType<typeof buildBuffer>;
     const beta = this.klController.value;
     try {
-      exp = collectExperience(ac, rollout, ppo.temperature);
+      exp = collectExperience(ac, rollout, ppo.temperature, bugs);
       const raw = reward.proxy(exp.tokens);
       temps.push(raw);
       rawScores = Array.from(raw.dataSync());
@@ -184,6 +193,7 @@ export class PpoTrainer {
         gamma: ppo.gamma,
         lam: ppo.lam,
         whitenAdvantages: ppo.whiten_advantages,
+        bugs,
       });
     } catch (e) {
       if (exp) tf.dispose([exp.tokens.queries, exp.tokens.queryMask, exp.tokens.responses, exp.tokens.mask, exp.logprobs, exp.refLogprobs, exp.values, exp.entropy]);
@@ -196,7 +206,9 @@ export class PpoTrainer {
       const objective = bufferStats(buf, beta);
       const t2 = performance.now();
       const lr = lrAt(it, { lr: ppo.lr, steps: ppo.iterations, warmup_steps: ppo.warmup_steps, min_lr_ratio: ppo.min_lr_ratio });
-      const upd = ppoUpdate(ac, buf, this.opt, ppo, lr, this.minibatchRng);
+      // bugs.single_pass: 1 epoch x 1 minibatch; bugs.dropout_on: dropout in the update as well
+      const uc = bugs.single_pass ? { ...ppo, epochs: 1, minibatches: 1 } : ppo;
+      const upd = ppoUpdate(ac, buf, this.opt, bugs.dropout_on ? { ...uc, dropout: true } : uc, lr, this.minibatchRng);
       const t3 = performance.now();
       this.klController.update(objective["objective/kl"], prompts.length);
       const unordered: Record<string, number> = {
@@ -396,7 +408,7 @@ export async function trainPpo(cfg: Config, inputs: PpoInputs, opts: RunPpoOptio
   const log = opts.log ?? ((l: string) => console.log(l));
   const p = cfg.ppo;
   const t0 = performance.now();
-  const ac = makeActorCritic(inputs.sft, p.critic, inputs.rm);
+  const ac = makeActorCritic(inputs.sft, p.critic, inputs.rm, p.bugs);
   const reward = rewardModelFns(inputs.rm);
   const stats = inputs.scoreStats ?? (p.reward.normalize ? ppoScoreStats(cfg, ac.ref, inputs.tok, reward) : undefined);
   if (stats && !inputs.scoreStats) log(`ppo: reward normalisation on SFT samples at temperature ${p.temperature}: mean ${stats.mean.toFixed(4)}, std ${stats.std.toFixed(4)}`);

@@ -42,7 +42,7 @@ const ROOT = path.resolve(__dirname, "..");
 const NB_DIR = path.join(ROOT, "notebooks");
 const SRC_DIR = path.join(NB_DIR, "src");
 const SOL_DIR = path.join(NB_DIR, "solutions");
-const MARKER = /^\s*\/\/! (stub (\d\d\.\d+)|solution|end)\s*$/;
+const MARKER = /^\s*\/\/! (stub (\d\d[a-z]?\.\d+)|solution|end)\s*$/; // ids like 06.1, or 08b.1 for a notebook between two numbers
 
 const METADATA = {
   kernelspec: { display_name: "TypeScript", language: "typescript", name: "tslab" },

@@ -1,0 +1,63 @@
+// The checks of notebook 08b's exercises: each passes the right answer, fails plausible wrong ones, and reports an
+// untouched stub as NOT DONE.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { notDone, VERDICT_PATTERN } from "../lib/exercise";
+import { BUG_RUNS, checkSuspicious, checkWhichBug, FLAGS, mysteryBug, suspiciousFlags, type BugRun, type MetricsRow } from "../lib/checks/nb08b";
+import { assertCheckDiscriminates } from "./check-helpers";
+
+describe("08b.1 which bug is it?", () => {
+  it("the mystery is one of the runs, the same on every call (a fixed seed, whatever the config)", () => {
+    assert.ok((BUG_RUNS as readonly string[]).includes(mysteryBug()));
+    assert.equal(mysteryBug(), mysteryBug());
+  });
+
+  it("the right name passes (spaces around it forgiven); another run's name, 'healthy' or a made-up name fail", () => {
+    const truth: BugRun = "single_pass";
+    const run = (f: () => string, print: (l: string) => void) => checkWhichBug(f, truth, print);
+    assertCheckDiscriminates(run, () => " single_pass ", {
+      "another bug": () => "dropout_on",
+      healthy: () => "healthy",
+      "not a switch": () => "ratio_bug",
+      "empty": () => "",
+    }, () => notDone());
+  });
+
+  it("every run can be the truth: its own name passes and every other fails", () => {
+    for (const truth of BUG_RUNS) {
+      for (const guess of BUG_RUNS) {
+        const lines: string[] = [];
+        checkWhichBug(() => guess, truth, (l) => lines.push(l));
+        assert.equal(VERDICT_PATTERN.exec(lines[0])?.[2], guess === truth ? "PASS" : "FAIL", lines[0]);
+      }
+    }
+  });
+});
+
+describe("08b.2 flag a suspicious metrics row", () => {
+  const base: MetricsRow = { step: 3, "objective/kl": 1.2, "val/ratio": 1.001, "val/ratio_var": 1e-4, "policy/update_steps": 4, "policy/clipfrac_avg": 0.01 };
+
+  it("the reference: a healthy row has no flag; each symptom raises its own", () => {
+    assert.deepEqual(suspiciousFlags(base), []);
+    assert.deepEqual(suspiciousFlags({ ...base, "objective/kl": -0.3 }), ["negative_kl"]);
+    assert.deepEqual(suspiciousFlags({ ...base, "val/ratio": 0.9 }), ["ratio_off"]);
+    assert.deepEqual(suspiciousFlags({ ...base, "policy/update_steps": 1, "policy/clipfrac_avg": 0 }), ["single_step"]);
+    assert.deepEqual(suspiciousFlags({ ...base, "policy/clipfrac_avg": 0 }), ["no_clipping"]);
+    assert.deepEqual(suspiciousFlags({ ...base, "objective/kl": 0 }), ["kl_reset"]);
+    assert.deepEqual(suspiciousFlags({ ...base, step: 1, "objective/kl": 0 }), []); // the first policy is the reference
+    assert.equal(FLAGS.length, 5);
+  });
+
+  it("the reference passes; wrong thresholds, a missing abs, a missing condition fail", () => {
+    const wrong = (edit: (row: MetricsRow, flags: string[]) => string[]) => (row: MetricsRow) => edit(row, suspiciousFlags(row));
+    assertCheckDiscriminates(checkSuspicious, (row: MetricsRow) => suspiciousFlags(row).reverse(), {
+      "KL < 0 instead of < -0.01": wrong((r, f) => (r["objective/kl"] < 0 && !f.includes("negative_kl") ? [...f, "negative_kl"] : f)),
+      "ratio without abs": wrong((r, f) => (r["val/ratio"] - 1 <= 0.05 ? f.filter((x) => x !== "ratio_off") : f)),
+      "no_clipping also on a single step": wrong((r, f) => (r["policy/clipfrac_avg"] === 0 && !f.includes("no_clipping") ? [...f, "no_clipping"] : f)),
+      "kl_reset at step 1 too": wrong((r, f) => (r["objective/kl"] === 0 && !f.includes("kl_reset") ? [...f, "kl_reset"] : f)),
+      "a flag twice": wrong((_r, f) => (f.length ? [...f, f[0]] : f)),
+      "nothing flagged": () => [],
+      "a made-up flag": () => ["weird"],
+    }, () => notDone());
+  });
+});
