@@ -29,7 +29,7 @@
 //   node tools/nb.js check                exit 1 if a generated .ipynb is stale or any notebooks/*.ipynb has outputs
 //   node tools/nb.js unpack <x.ipynb>     write notebooks/src/<x>.nb from a notebook (after editing it in JupyterLab)
 //   node tools/nb.js strip <x.ipynb ...>  remove outputs and execution counts in place (commit notebooks without outputs)
-// Conventions for course notebooks (design.md): the first code cell initialises the backend and prints it with the
+// Conventions for course notebooks: the first code cell initialises the backend and prints it with the
 // config in use (read from RLHF_CONFIG, default config/course.yaml); `npm test` runs every notebook on
 // config/smoke.yaml, so cells must finish in seconds there.
 "use strict";

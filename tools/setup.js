@@ -248,7 +248,7 @@ function python() {
 }
 
 /**
- * The offline route (facts.md): the PyPI wheel tensorflow-cpu==2.21.0 contains libtensorflow_cc.so.2 (it exports the
+ * The offline route (environment.md): the PyPI wheel tensorflow-cpu==2.21.0 contains libtensorflow_cc.so.2 (it exports the
  * whole TF C and eager C API the binding calls), libtensorflow_framework.so.2 and the headers. The whole
  * tensorflow/include tree is needed: c_api.h includes xla/tsl/... . Extracted once into .cache/, linked into deps/.
  */
