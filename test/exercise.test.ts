@@ -70,6 +70,11 @@ describe("tools/nb.js exercise variants", () => {
     assert.equal(s.cells[0].text, "function f() {\n  return 42;\n}");
     assert.equal(s.cells[1].text, "text");
   });
+  it("the solution notebook, one folder deeper, links to the repository one level further up", () => {
+    const cells = nbgen.parseSource("%% md\nsee [the glossary](../docs/glossary.md)\n%% code\n//! stub 01.1\nx\n//! solution\ny\n//! end");
+    assert.equal(nbgen.variant(cells, "learner").cells[0].text, "see [the glossary](../docs/glossary.md)");
+    assert.equal(nbgen.variant(cells, "solution").cells[0].text, "see [the glossary](../../docs/glossary.md)");
+  });
   it("refuses unbalanced markers, naming the file and the exercise", () => {
     assert.throws(() => nbgen.variant(nbgen.parseSource("%% code\n//! stub 01.1\nx"), "learner", "a.nb"), /a\.nb: exercise 01\.1 is not closed/);
     assert.throws(() => nbgen.variant(nbgen.parseSource("%% code\n//! solution\nx\n//! end"), "learner", "a.nb"), /a\.nb: "\/\/! solution" without/);

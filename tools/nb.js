@@ -85,7 +85,8 @@ function parseSource(text, file = "<source>") {
 function variant(cells, which, file = "<source>") {
   const ids = [];
   const out = cells.map((c) => {
-    if (c.kind !== "code") return c;
+    // a solution notebook lives one folder deeper: its Markdown links to the repository go up once more
+    if (c.kind !== "code") return which === "solution" ? { kind: c.kind, text: c.text.replace(/\]\(\.\.\//g, "](../../") } : c;
     const kept = [];
     let state = "plain";
     let id;
