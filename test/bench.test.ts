@@ -28,18 +28,20 @@ test("bench: the tfjs half runs on a tiny shape and its summary has finite, posi
   assert.equal(sum.train_step_ratio_vs_torch, null); // no torch side: no ratio
   assert.equal(sum.torch_missing, "--no-torch");
   const t = sum.shapes.tiny.tfjs;
-  assert.ok(positive(t.train_ms) && positive(t.score_ms), JSON.stringify(t));
+  assert.ok(positive(t.train_ms) && positive(t.score_ms) && positive(t.cpu.train_ms), JSON.stringify(t));
   for (const b of s.sample_batches) assert.ok(positive(t.sample_ms[String(b)]), JSON.stringify(t));
   assert.equal(sum.shapes.tiny.params, paramCountFormula(s));
   assert.match(formatTable(sum, { tiny: s }), /train B4xT16/);
 });
 
 test("bench: with a torch side the ratios are tfjs / torch", () => {
-  const side = (ms: number) => ({ params: 1, train_ms: [ms], score_ms: [ms], sample_ms: { "2": [ms], "4": [ms] } });
+  const t = (ms: number) => ({ train_ms: [ms], score_ms: [ms], sample_ms: { "2": [ms], "4": [ms] } });
+  const side = (ms: number) => ({ params: 1, ...t(ms), cpu: t(2 * ms) });
   const sum = summarize("tensorflow", 2, 1, { tiny: side(30) }, { torch: "x", shapes: { tiny: side(10) } }, undefined);
   assert.equal(sum.train_step_ratio_vs_torch, 3);
   assert.equal(sum.scoring_ratio_vs_torch, 3);
   assert.deepEqual(sum.rollout_ratio_vs_torch, { "2": 3, "4": 3 });
+  assert.equal(sum.cpu_ratios_vs_torch?.train, 3);
 });
 
 test("bench: the parameter-count formula matches the tfjs GPT, and the PyTorch script's model when its venv exists", () => {

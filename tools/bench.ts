@@ -49,20 +49,28 @@ export function modelConfig(s: BenchShape): ModelConfig {
   return { vocab_size: s.vocab, context: s.context, d_model: s.d_model, n_layers: s.layers, n_heads: s.heads, dropout: 0 };
 }
 
-export interface SideResult {
-  params: number;
+interface Timings {
   train_ms: number[];
   score_ms: number[];
   sample_ms: Record<string, number[]>;
 }
 
-function timed(fn: () => void, warmup: number, repeats: number): number[] {
+/** Wall-clock ms of each repeat, and in `cpu` the process CPU ms (all threads): steadier on a shared, loaded machine. */
+export interface SideResult extends Timings {
+  params: number;
+  cpu: Timings;
+}
+
+/** Wall-clock ms of each repeat; pushes each repeat's process CPU ms (user + system, all threads) onto cpu. */
+function timed(fn: () => void, warmup: number, repeats: number, cpu: number[]): number[] {
   for (let i = 0; i < warmup; i++) fn();
   const out: number[] = [];
   for (let i = 0; i < repeats; i++) {
-    const t0 = performance.now();
+    const t0 = performance.now(), c0 = process.cpuUsage();
     fn();
     out.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
   }
   return out;
 }
@@ -106,7 +114,8 @@ export function benchTfjs(s: BenchShape, o: { warmup: number; repeats: number })
   const x = tf.tensor2d(randInts(rng, s.train_batch * T, V), [s.train_batch, T], "int32");
   const y = tf.tensor2d(randInts(rng, s.train_batch * T, V), [s.train_batch, T], "int32");
   // a tiny lr: many repeats must not push the random model into a regime with different kernels (NaN, denormals)
-  const train_ms = timed(() => { trainStep(vars, () => crossEntropy(model.forward(x, { training: true }).logits, y), opt, { lr: 1e-4, gradClip: 1 }); }, o.warmup, o.repeats);
+  const cpu: Timings = { train_ms: [], score_ms: [], sample_ms: {} };
+  const train_ms = timed(() => { trainStep(vars, () => crossEntropy(model.forward(x, { training: true }).logits, y), opt, { lr: 1e-4, gradClip: 1 }); }, o.warmup, o.repeats, cpu.train_ms);
 
   const Bs = s.score_batch, P = s.prompt, N = s.new_tokens;
   const batch = {
@@ -117,21 +126,22 @@ export function benchTfjs(s: BenchShape, o: { warmup: number; repeats: number })
   };
   const score_ms = timed(() => {
     tf.tidy(() => { tf.sum(scoreResponses(model, batch, { temperature: 1 }).logprobs).dataSync(); });
-  }, o.warmup, o.repeats);
+  }, o.warmup, o.repeats, cpu.score_ms);
 
   const allowed = tf.ones([V]) as tf.Tensor1D;
   const sample_ms: Record<string, number[]> = {};
   for (const Bg of s.sample_batches) {
     const prompt = tf.tensor2d(randInts(rng, Bg * P, V), [Bg, P], "int32");
     const pm = tf.ones([Bg, P]) as tf.Tensor2D;
-    sample_ms[String(Bg)] = timed(() => { sampleFixed(model, prompt, pm, N, allowed, rng); }, Math.max(1, Math.floor(o.warmup / 2)), o.repeats);
+    cpu.sample_ms[String(Bg)] = [];
+    sample_ms[String(Bg)] = timed(() => { sampleFixed(model, prompt, pm, N, allowed, rng); }, Math.max(1, Math.floor(o.warmup / 2)), o.repeats, cpu.sample_ms[String(Bg)]);
     tf.dispose([prompt, pm]);
   }
   const params = model.paramCount();
   tf.dispose([x, y, allowed, ...Object.values(batch)]);
   opt.dispose();
   model.dispose();
-  return { params, train_ms, score_ms, sample_ms };
+  return { params, train_ms, score_ms, sample_ms, cpu };
 }
 
 // ------------------------------------------------------------------------------------------------ the torch side
@@ -188,42 +198,46 @@ export interface BenchSummary {
   torch_missing: string | null;
   repeats: number;
   load_avg_1m: number;
-  /** The first shape's ratios (tfjs median / torch median; > 1 = tfjs slower); null without torch. */
+  /** The first shape's wall-clock ratios (tfjs median / torch median; > 1 = tfjs slower); null without torch. */
   train_step_ratio_vs_torch: number | null;
   rollout_ratio_vs_torch: Record<string, number> | null;
   scoring_ratio_vs_torch: number | null;
-  /** Medians in ms per shape and side. */
-  shapes: Record<string, { params: number; tfjs: Medians; torch: Medians | null; ratio: Ratios | null }>;
+  /** The same ratios on process CPU time (steadier than wall time when other jobs share the cores). */
+  cpu_ratios_vs_torch: Ratios | null;
+  /** Medians in ms per shape and side (wall clock, and process CPU time under cpu). */
+  shapes: Record<string, { params: number; tfjs: Medians; torch: Medians | null; ratio: Ratios | null; cpu_ratio: Ratios | null }>;
 }
 
-interface Medians { train_ms: number; score_ms: number; sample_ms: Record<string, number> }
+interface Medians { train_ms: number; score_ms: number; sample_ms: Record<string, number>; cpu: Omit<Medians, "cpu"> }
 interface Ratios { train: number; score: number; sample: Record<string, number> }
-
-function medians(r: SideResult): Medians {
-  return {
-    train_ms: median(r.train_ms),
-    score_ms: median(r.score_ms),
-    sample_ms: Object.fromEntries(Object.entries(r.sample_ms).map(([k, v]) => [k, median(v)])),
-  };
-}
 
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 const r1 = (x: number) => Math.round(x * 10) / 10;
+
+function medianOf(t: Timings): Omit<Medians, "cpu"> {
+  return {
+    train_ms: r1(median(t.train_ms)),
+    score_ms: r1(median(t.score_ms)),
+    sample_ms: Object.fromEntries(Object.entries(t.sample_ms).map(([k, v]) => [k, r1(median(v))])),
+  };
+}
+
+function ratios(a: Omit<Medians, "cpu">, b: Omit<Medians, "cpu">): Ratios {
+  return {
+    train: r3(a.train_ms / b.train_ms),
+    score: r3(a.score_ms / b.score_ms),
+    sample: Object.fromEntries(Object.keys(a.sample_ms).map((k) => [k, r3(a.sample_ms[k] / b.sample_ms[k])])),
+  };
+}
 
 export function summarize(backend: string, threads: number, repeats: number, tfjs: Record<string, SideResult>,
   torch: { torch: string; shapes: Record<string, SideResult> } | undefined, torchMissing: string | undefined): BenchSummary {
   const shapes: BenchSummary["shapes"] = {};
   for (const [name, t] of Object.entries(tfjs)) {
-    const a = medians(t);
+    const a: Medians = { ...medianOf(t), cpu: medianOf(t.cpu) };
     const tr = torch?.shapes[name];
-    const b = tr ? medians(tr) : null;
-    const round = (m: Medians): Medians => ({ train_ms: r1(m.train_ms), score_ms: r1(m.score_ms), sample_ms: Object.fromEntries(Object.entries(m.sample_ms).map(([k, v]) => [k, r1(v)])) });
-    const ratio = b ? {
-      train: r3(a.train_ms / b.train_ms),
-      score: r3(a.score_ms / b.score_ms),
-      sample: Object.fromEntries(Object.keys(a.sample_ms).map((k) => [k, r3(a.sample_ms[k] / b.sample_ms[k])])),
-    } : null;
-    shapes[name] = { params: t.params, tfjs: round(a), torch: b ? round(b) : null, ratio };
+    const b: Medians | null = tr ? { ...medianOf(tr), cpu: medianOf(tr.cpu) } : null;
+    shapes[name] = { params: t.params, tfjs: a, torch: b, ratio: b ? ratios(a, b) : null, cpu_ratio: b ? ratios(a.cpu, b.cpu) : null };
   }
   const first = Object.values(shapes)[0];
   return {
@@ -231,23 +245,27 @@ export function summarize(backend: string, threads: number, repeats: number, tfj
     train_step_ratio_vs_torch: first?.ratio?.train ?? null,
     rollout_ratio_vs_torch: first?.ratio?.sample ?? null,
     scoring_ratio_vs_torch: first?.ratio?.score ?? null,
+    cpu_ratios_vs_torch: first?.cpu_ratio ?? null,
     shapes,
   };
 }
 
 export function formatTable(sum: BenchSummary, specs: Record<string, BenchShape>): string {
-  const rows: string[][] = [["shape", "task", "tfjs ms", "torch ms", "tfjs tok/s", "torch tok/s", "tfjs/torch"]];
+  const rows: string[][] = [["shape", "task", "tfjs ms", "torch ms", "tfjs tok/s", "torch tok/s", "tfjs/torch", "cpu ms tfjs", "cpu ms torch", "cpu ratio"]];
+  const f = (x: number | undefined, d = 1) => (x === undefined ? "-" : x.toFixed(d));
   for (const [name, sh] of Object.entries(sum.shapes)) {
     const s = specs[name];
-    const add = (task: string, tokens: number, a: number, b: number | undefined, ratio: number | undefined) => rows.push([
-      `${name} (${(sh.params / 1e6).toFixed(2)}M)`, task, a.toFixed(1), b === undefined ? "-" : b.toFixed(1),
-      Math.round((tokens / a) * 1000).toLocaleString("en-US"), b === undefined ? "-" : Math.round((tokens / b) * 1000).toLocaleString("en-US"),
-      ratio === undefined ? "-" : `${ratio.toFixed(2)}x`,
-    ]);
-    add(`train B${s.train_batch}xT${s.context}`, s.train_batch * s.context, sh.tfjs.train_ms, sh.torch?.train_ms, sh.ratio?.train);
-    add(`score B${s.score_batch}xT${s.prompt + s.new_tokens}`, s.score_batch * (s.prompt + s.new_tokens), sh.tfjs.score_ms, sh.torch?.score_ms, sh.ratio?.score);
+    const add = (task: string, tokens: number, pick: (m: Omit<Medians, "cpu">) => number, pickR: (r: Ratios) => number) => {
+      const a = pick(sh.tfjs), b = sh.torch ? pick(sh.torch) : undefined;
+      const tps = (ms: number | undefined) => (ms === undefined ? "-" : Math.round((tokens / ms) * 1000).toLocaleString("en-US"));
+      rows.push([`${name} (${(sh.params / 1e6).toFixed(2)}M)`, task, f(a), f(b), tps(a), tps(b),
+        sh.ratio ? `${f(pickR(sh.ratio), 2)}x` : "-", f(pick(sh.tfjs.cpu)), sh.torch ? f(pick(sh.torch.cpu)) : "-",
+        sh.cpu_ratio ? `${f(pickR(sh.cpu_ratio), 2)}x` : "-"]);
+    };
+    add(`train B${s.train_batch}xT${s.context}`, s.train_batch * s.context, (m) => m.train_ms, (r) => r.train);
+    add(`score B${s.score_batch}xT${s.prompt + s.new_tokens}`, s.score_batch * (s.prompt + s.new_tokens), (m) => m.score_ms, (r) => r.score);
     for (const k of Object.keys(sh.tfjs.sample_ms)) {
-      add(`sample B${k} x${s.new_tokens} new`, Number(k) * s.new_tokens, sh.tfjs.sample_ms[k], sh.torch?.sample_ms[k], sh.ratio?.sample[k]);
+      add(`sample B${k} x${s.new_tokens} new`, Number(k) * s.new_tokens, (m) => m.sample_ms[k], (r) => r.sample[k]);
     }
   }
   const w = rows[0].map((_, j) => Math.max(...rows.map((r) => r[j].length)));

@@ -98,14 +98,16 @@ def param_count(s: dict) -> int:
     return sum(p.numel() for p in GPT(s["vocab"], s["context"], s["d_model"], s["layers"], s["heads"]).parameters())
 
 
-def timed(fn, warmup: int, repeats: int) -> list:
+def timed(fn, warmup: int, repeats: int, cpu: list) -> list:
+    """Wall-clock ms of each repeat; appends the process CPU ms (all threads) of each repeat to cpu."""
     for _ in range(warmup):
         fn()
     out = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         out.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
     return out
 
 
@@ -118,7 +120,7 @@ def bench_shape(s: dict, spec: dict) -> dict:
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=1e-4, betas=(0.9, 0.99), eps=1e-8)
     warmup, repeats = spec["warmup"], spec["repeats"]
-    res = {"params": sum(p.numel() for p in model.parameters())}
+    res = {"params": sum(p.numel() for p in model.parameters()), "cpu": {"train_ms": [], "score_ms": [], "sample_ms": {}}}
 
     # (a) train step: forward, backward, global-norm clip, AdamW
     B, T = s["train_batch"], C
@@ -133,7 +135,7 @@ def bench_shape(s: dict, spec: dict) -> dict:
         opt.step()
         return loss.item()
 
-    res["train_ms"] = timed(train, warmup, repeats)
+    res["train_ms"] = timed(train, warmup, repeats, res["cpu"]["train_ms"])
 
     # (b) teacher-forced scoring of a rollout: log p of every response token of [B, prompt + response], no grad
     Bs, P, N = s["score_batch"], s["prompt"], s["new_tokens"]
@@ -145,7 +147,7 @@ def bench_shape(s: dict, spec: dict) -> dict:
             lp = torch.log_softmax(logits, -1).gather(-1, seq[:, P:, None]).squeeze(-1)
             return lp.sum().item()
 
-    res["score_ms"] = timed(score, warmup, repeats)
+    res["score_ms"] = timed(score, warmup, repeats, res["cpu"]["score_ms"])
 
     # (c) KV-cache sampling of exactly N new tokens (no EOS stop) at each sampling batch, temperature 1
     res["sample_ms"] = {}
@@ -166,7 +168,8 @@ def bench_shape(s: dict, spec: dict) -> dict:
                         logits = model.decode(nxt, P + t, caches)
                 return torch.cat(out, 1)
 
-        res["sample_ms"][str(Bg)] = timed(sample, max(1, warmup // 2), repeats)
+        res["cpu"]["sample_ms"][str(Bg)] = []
+        res["sample_ms"][str(Bg)] = timed(sample, max(1, warmup // 2), repeats, res["cpu"]["sample_ms"][str(Bg)])
     return res
 
 
