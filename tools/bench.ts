@@ -18,6 +18,7 @@ import { AdamW, trainStep } from "../lib/optim";
 import { crossEntropy } from "../lib/model";
 import { drawTokens, scoreResponses } from "../lib/rollout";
 import { Rng } from "../lib/rng";
+import { fastPaths } from "../lib/native";
 
 export interface BenchShape {
   vocab: number;
@@ -174,11 +175,12 @@ export function ensureTorch(install: boolean, log: (s: string) => void): { pytho
 }
 
 /** Runs tools/bench_torch.py on the same shapes; its JSON, or why it failed. */
-function benchTorch(python: string, shapes: Record<string, BenchShape>, threads: number, o: { warmup: number; repeats: number }):
+function benchTorch(python: string, shapes: Record<string, BenchShape>, threads: number, o: { warmup: number; repeats: number; ompWait: string }):
   { result?: { torch: string; threads: number; shapes: Record<string, SideResult> }; why?: string } {
   const spec = path.join(os.tmpdir(), `bench-spec-${process.pid}.json`);
   fs.writeFileSync(spec, JSON.stringify({ threads, warmup: o.warmup, repeats: o.repeats, shapes }));
-  const r = cp.spawnSync(python, [TORCH_SCRIPT, "--spec", spec], { encoding: "utf8", maxBuffer: 1 << 24, stdio: ["ignore", "pipe", "inherit"] });
+  const env = { ...process.env, OMP_WAIT_POLICY: o.ompWait.toUpperCase(), PYTHONWARNINGS: "ignore" };
+  const r = cp.spawnSync(python, [TORCH_SCRIPT, "--spec", spec], { encoding: "utf8", maxBuffer: 1 << 24, stdio: ["ignore", "pipe", "inherit"], env });
   fs.rmSync(spec, { force: true });
   if (r.status !== 0) return { why: `tools/bench_torch.py exited with ${r.status}` };
   const line = r.stdout.trim().split("\n").pop() ?? "";
@@ -198,6 +200,9 @@ export interface BenchSummary {
   torch_missing: string | null;
   repeats: number;
   load_avg_1m: number;
+  /** OMP_WAIT_POLICY of the torch side; the tfjs fast paths in use (lib/native.ts). */
+  torch_omp_wait?: string | null;
+  fast_paths?: string[];
   /** The first shape's wall-clock ratios (tfjs median / torch median; > 1 = tfjs slower); null without torch. */
   train_step_ratio_vs_torch: number | null;
   rollout_ratio_vs_torch: Record<string, number> | null;
@@ -274,11 +279,13 @@ export function formatTable(sum: BenchSummary, specs: Record<string, BenchShape>
 
 // ------------------------------------------------------------------------------------------------ CLI
 
-const USAGE = `usage: npm run bench -- [--repeats N] [--warmup N] [--shapes course,large] [--threads N] [--no-torch] [--no-install] [--json-only]
+const USAGE = `usage: npm run bench -- [--repeats N] [--warmup N] [--shapes course,large] [--threads N] [--omp-wait passive|active] [--no-torch] [--no-install] [--json-only]
   --repeats    timed repeats of each task per side; the table shows medians (default 5)
   --warmup     untimed runs first (default 2; sampling uses half)
   --shapes     comma-separated from: ${Object.keys(SHAPES).join(", ")} (default course,large)
   --threads    PyTorch threads (default: the CPU count, which is what libtensorflow's CPU backend uses)
+  --omp-wait   PyTorch's OMP_WAIT_POLICY (default passive: with other jobs on the cores, active spinning made a torch
+               train step 8x slower in wall time and 7x in CPU time; try active on an idle machine)
   --no-torch   time the tfjs side only
   --no-install do not create .cache/bench-venv (skip torch when it is not there yet)
   --json-only  print only the closing JSON line`;
@@ -289,7 +296,7 @@ async function main(): Promise<void> {
     a = parseArgs({
       options: {
         repeats: { type: "string", default: "5" }, warmup: { type: "string", default: "2" }, shapes: { type: "string", default: "course,large" },
-        threads: { type: "string" }, "no-torch": { type: "boolean", default: false }, "no-install": { type: "boolean", default: false },
+        threads: { type: "string" }, "omp-wait": { type: "string", default: "passive" }, "no-torch": { type: "boolean", default: false }, "no-install": { type: "boolean", default: false },
         "json-only": { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false },
       },
     }).values;
@@ -305,13 +312,15 @@ async function main(): Promise<void> {
   };
   const repeats = int("repeats", a.repeats, 1), warmup = int("warmup", a.warmup, 0);
   const threads = a.threads === undefined ? (os.availableParallelism?.() ?? os.cpus().length) : int("threads", a.threads, 1);
+  const ompWait = a["omp-wait"].toLowerCase();
+  if (ompWait !== "passive" && ompWait !== "active") { console.error(`bench: --omp-wait must be passive or active, got ${a["omp-wait"]}\n${USAGE}`); process.exit(2); }
   const names = a.shapes.split(",").map((x) => x.trim()).filter(Boolean);
   for (const n of names) if (!SHAPES[n]) { console.error(`bench: unknown shape "${n}"\n${USAGE}`); process.exit(2); }
   const specs = Object.fromEntries(names.map((n) => [n, SHAPES[n]]));
   const log = a["json-only"] ? (_: string) => {} : (s: string) => console.log(s);
 
   const report = await initBackend();
-  log(`[bench] backend ${report.active}${report.libtensorflow ? ` (libtensorflow ${report.libtensorflow})` : ""}, ${threads} threads, ` +
+  log(`[bench] backend ${report.active}${report.libtensorflow ? ` (libtensorflow ${report.libtensorflow})` : ""}, fast paths [${fastPaths().join(", ")}], ${threads} threads, ` +
     `${repeats} repeats (median), load average ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
   const tfjs: Record<string, SideResult> = {};
   for (const n of names) {
@@ -325,13 +334,15 @@ async function main(): Promise<void> {
     const t = ensureTorch(!a["no-install"], (s) => console.error(s));
     if (!t.python) why = t.why;
     else {
-      const r = benchTorch(t.python, specs, threads, { warmup, repeats });
+      const r = benchTorch(t.python, specs, threads, { warmup, repeats, ompWait });
       torch = r.result;
       why = r.why;
     }
   }
   if (!torch && !a["no-torch"]) console.error(`[bench] the PyTorch side is missing: ${why}`);
   const sum = summarize(report.active, threads, repeats, tfjs, torch, why);
+  sum.torch_omp_wait = torch ? ompWait : null;
+  sum.fast_paths = fastPaths();
   log("");
   log(formatTable(sum, specs));
   log("");
