@@ -7,7 +7,7 @@ import * as cp from "node:child_process";
 import * as fs from "node:fs";
 import { initBackend } from "../lib/backend";
 import { GPT } from "../lib/model";
-import { SHAPES, TORCH_SCRIPT, benchTfjs, formatTable, modelConfig, paramCountFormula, summarize, torchPython } from "../tools/bench";
+import { SHAPES, TORCH_SCRIPT, benchTfjs, formatTable, mergeSides, modelConfig, paramCountFormula, summarize, torchPython } from "../tools/bench";
 
 before(async () => {
   await initBackend();
@@ -42,6 +42,9 @@ test("bench: with a torch side the ratios are tfjs / torch", () => {
   assert.equal(sum.scoring_ratio_vs_torch, 3);
   assert.deepEqual(sum.rollout_ratio_vs_torch, { "2": 3, "4": 3 });
   assert.equal(sum.cpu_ratios_vs_torch?.train, 3);
+  const two = mergeSides(side(30), side(50));
+  assert.deepEqual(two.train_ms, [30, 50]);
+  assert.deepEqual(two.cpu.sample_ms["4"], [60, 100]);
 });
 
 test("bench: the parameter-count formula matches the tfjs GPT, and the PyTorch script's model when its venv exists", () => {

@@ -76,6 +76,16 @@ function timed(fn: () => void, warmup: number, repeats: number, cpu: number[]): 
   return out;
 }
 
+/** Both results' timings, concatenated (a is undefined for the first round). */
+export function mergeSides(a: SideResult | undefined, b: SideResult): SideResult {
+  if (!a) return b;
+  const cat = (x: Timings, y: Timings): Timings => ({
+    train_ms: [...x.train_ms, ...y.train_ms], score_ms: [...x.score_ms, ...y.score_ms],
+    sample_ms: Object.fromEntries(Object.keys(y.sample_ms).map((k) => [k, [...(x.sample_ms[k] ?? []), ...y.sample_ms[k]]])),
+  });
+  return { params: b.params, ...cat(a, b), cpu: cat(a.cpu, b.cpu) };
+}
+
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const n = s.length;
@@ -203,6 +213,9 @@ export interface BenchSummary {
   /** OMP_WAIT_POLICY of the torch side; the tfjs fast paths in use (lib/native.ts). */
   torch_omp_wait?: string | null;
   fast_paths?: string[];
+  /** With --baseline: the same ratios and tfjs medians with every fast path off. */
+  without_fast_paths?: Pick<BenchSummary, "train_step_ratio_vs_torch" | "rollout_ratio_vs_torch" | "scoring_ratio_vs_torch" | "cpu_ratios_vs_torch"> &
+    { tfjs: Record<string, Medians> };
   /** The first shape's wall-clock ratios (tfjs median / torch median; > 1 = tfjs slower); null without torch. */
   train_step_ratio_vs_torch: number | null;
   rollout_ratio_vs_torch: Record<string, number> | null;
@@ -279,8 +292,10 @@ export function formatTable(sum: BenchSummary, specs: Record<string, BenchShape>
 
 // ------------------------------------------------------------------------------------------------ CLI
 
-const USAGE = `usage: npm run bench -- [--repeats N] [--warmup N] [--shapes course,large] [--threads N] [--omp-wait passive|active] [--no-torch] [--no-install] [--json-only]
-  --repeats    timed repeats of each task per side; the table shows medians (default 5)
+const USAGE = `usage: npm run bench -- [--repeats N] [--rounds N] [--baseline] [--warmup N] [--shapes course,large] [--threads N] [--omp-wait passive|active] [--no-torch] [--no-install] [--json-only]
+  --repeats    timed repeats of each task per side and round; the table shows medians over all rounds (default 3)
+  --rounds     rounds alternating the tfjs and torch sides, so a change in load hits both (default 2)
+  --baseline   also time the tfjs side with every fast path off (lib/native.ts), in the same rounds
   --warmup     untimed runs first (default 2; sampling uses half)
   --shapes     comma-separated from: ${Object.keys(SHAPES).join(", ")} (default course,large)
   --threads    PyTorch threads (default: the CPU count, which is what libtensorflow's CPU backend uses)
@@ -295,8 +310,9 @@ async function main(): Promise<void> {
   try {
     a = parseArgs({
       options: {
-        repeats: { type: "string", default: "5" }, warmup: { type: "string", default: "2" }, shapes: { type: "string", default: "course,large" },
+        repeats: { type: "string", default: "3" }, warmup: { type: "string", default: "2" }, shapes: { type: "string", default: "course,large" },
         threads: { type: "string" }, "omp-wait": { type: "string", default: "passive" }, "no-torch": { type: "boolean", default: false }, "no-install": { type: "boolean", default: false },
+        rounds: { type: "string", default: "2" }, baseline: { type: "boolean", default: false },
         "json-only": { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false },
       },
     }).values;
@@ -310,7 +326,7 @@ async function main(): Promise<void> {
     if (!Number.isInteger(x) || x < min) { console.error(`bench: --${flag} must be an integer >= ${min}, got ${v}\n${USAGE}`); process.exit(2); }
     return x;
   };
-  const repeats = int("repeats", a.repeats, 1), warmup = int("warmup", a.warmup, 0);
+  const repeats = int("repeats", a.repeats, 1), warmup = int("warmup", a.warmup, 0), rounds = int("rounds", a.rounds, 1);
   const threads = a.threads === undefined ? (os.availableParallelism?.() ?? os.cpus().length) : int("threads", a.threads, 1);
   const ompWait = a["omp-wait"].toLowerCase();
   if (ompWait !== "passive" && ompWait !== "active") { console.error(`bench: --omp-wait must be passive or active, got ${a["omp-wait"]}\n${USAGE}`); process.exit(2); }
@@ -320,30 +336,51 @@ async function main(): Promise<void> {
   const log = a["json-only"] ? (_: string) => {} : (s: string) => console.log(s);
 
   const report = await initBackend();
-  log(`[bench] backend ${report.active}${report.libtensorflow ? ` (libtensorflow ${report.libtensorflow})` : ""}, fast paths [${fastPaths().join(", ")}], ${threads} threads, ` +
-    `${repeats} repeats (median), load average ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
-  const tfjs: Record<string, SideResult> = {};
-  for (const n of names) {
-    tfjs[n] = benchTfjs(specs[n], { warmup, repeats });
-    log(`[bench] tfjs ${n} done`);
-  }
-  let torch: { torch: string; shapes: Record<string, SideResult> } | undefined;
+  const mainPaths = fastPaths();
+  log(`[bench] backend ${report.active}${report.libtensorflow ? ` (libtensorflow ${report.libtensorflow})` : ""}, fast paths [${mainPaths.join(", ")}], ${threads} threads, ` +
+    `${rounds} rounds x ${repeats} repeats (median), load average ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+  let python: string | undefined;
   let why: string | undefined;
   if (a["no-torch"]) why = "--no-torch";
   else {
     const t = ensureTorch(!a["no-install"], (s) => console.error(s));
-    if (!t.python) why = t.why;
-    else {
-      const r = benchTorch(t.python, specs, threads, { warmup, repeats, ompWait });
-      torch = r.result;
-      why = r.why;
+    python = t.python;
+    why = t.why;
+  }
+  // Rounds alternate the sides (and the baseline without fast paths), so a change in the machine's load hits all.
+  const tfjs: Record<string, SideResult> = {}, base: Record<string, SideResult> = {};
+  let torch: { torch: string; shapes: Record<string, SideResult> } | undefined;
+  for (let r = 0; r < rounds; r++) {
+    for (const [label, into, paths] of [["tfjs", tfjs, mainPaths], ["tfjs without fast paths", base, []]] as const) {
+      if (into === base && !a.baseline) continue;
+      fastPaths(paths);
+      for (const n of names) {
+        into[n] = mergeSides(into[n], benchTfjs(specs[n], { warmup, repeats }));
+        log(`[bench] round ${r + 1}: ${label} ${n} done`);
+      }
+    }
+    fastPaths(mainPaths);
+    if (python) {
+      const t = benchTorch(python, specs, threads, { warmup, repeats, ompWait });
+      if (!t.result) { why = t.why; python = undefined; torch = undefined; continue; }
+      torch = { torch: t.result.torch, shapes: Object.fromEntries(names.map((n) => [n, mergeSides(torch?.shapes[n], t.result!.shapes[n])])) };
     }
   }
   if (!torch && !a["no-torch"]) console.error(`[bench] the PyTorch side is missing: ${why}`);
-  const sum = summarize(report.active, threads, repeats, tfjs, torch, why);
+  const sum = summarize(report.active, threads, repeats * rounds, tfjs, torch, why);
   sum.torch_omp_wait = torch ? ompWait : null;
-  sum.fast_paths = fastPaths();
-  log("");
+  sum.fast_paths = mainPaths;
+  if (a.baseline) {
+    const b = summarize(report.active, threads, repeats * rounds, base, torch, why);
+    sum.without_fast_paths = { train_step_ratio_vs_torch: b.train_step_ratio_vs_torch, rollout_ratio_vs_torch: b.rollout_ratio_vs_torch,
+      scoring_ratio_vs_torch: b.scoring_ratio_vs_torch, cpu_ratios_vs_torch: b.cpu_ratios_vs_torch,
+      tfjs: Object.fromEntries(Object.entries(b.shapes).map(([k, v]) => [k, v.tfjs])) };
+    log("");
+    log("tfjs without fast paths (RLHF_FAST_PATHS=0):");
+    log(formatTable(b, specs));
+    log("");
+    log(`tfjs with fast paths [${mainPaths.join(", ")}]:`);
+  } else log("");
   log(formatTable(sum, specs));
   log("");
   console.log(JSON.stringify(sum));
