@@ -21,6 +21,7 @@
 //   unique names, so each instance prefixes them with "gpt<k>/".
 import * as tf from "@tensorflow/tfjs";
 import { Rng } from "./rng";
+import { nativeBackend, rowNorm, rowNormGrad, sparseSoftmaxXent } from "./native";
 
 export interface ModelConfig {
   vocab_size: number;
@@ -99,16 +100,44 @@ const layerNormOp = tf.customGrad((...args: unknown[]) => {
   };
 });
 
+/**
+ * layerNormOp on the native backend: the normalisation and its gradient are one TensorFlow kernel each
+ * (FusedBatchNormV3 / FusedBatchNormGradV3 with one channel per row, lib/native.ts rowNorm); gamma and beta as above.
+ */
+const layerNormNativeOp = tf.customGrad((...args: unknown[]) => {
+  const [x, gamma, beta, save] = args as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
+  const D = x.shape[x.rank - 1], N = x.size / D;
+  const x2 = tf.reshape(x, [N, D]) as tf.Tensor2D;
+  const nb = nativeBackend("layernorm")!; // the gradient uses the same backend even if fast paths are toggled meanwhile
+  const { xhat, saved } = rowNorm(nb, x2, 1e-5);
+  save([x2, xhat, gamma, ...saved]);
+  return {
+    value: tf.reshape(tf.add(tf.mul(xhat, gamma), beta), x.shape),
+    gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) => {
+      const [xs, xh, gm, ...rest] = s;
+      const dy2 = tf.reshape(dy, [N, D]);
+      const dx = rowNormGrad(nb, tf.mul(dy2, gm) as tf.Tensor2D, xs as tf.Tensor2D, rest, 1e-5);
+      return [tf.reshape(dx, dy.shape), tf.sum(tf.mul(dy2, xh), 0), tf.sum(dy2, 0)];
+    },
+  };
+});
+
+/** LayerNorm over the last axis: the native kernels when available, else the composed version. */
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor {
+  return nativeBackend("layernorm") ? layerNormNativeOp(x, gamma, beta) : layerNormOp(x, gamma, beta);
+}
+
+/** The composed LayerNorm (every backend; the reference for the native path). */
+export function layerNormComposed(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor {
   return layerNormOp(x, gamma, beta);
 }
 
 /**
- * -log p(target) per position: logits [B,T,V], targets [B,T] int32 -> [B,T]. Written with its gradient
- * (d/dlogits = softmax - onehot) by hand: the autodiff of logSoftmax + one-hot pick costs about twice the ops on the
- * step's largest tensor ([B, T, V]). Works on every backend (no gather).
+ * -log p(target) per position from composed tfjs ops (every backend; the reference for the native path below):
+ * logits [B,T,V], targets [B,T] int32 -> [B,T]. Written with its gradient (d/dlogits = softmax - onehot) by hand: the
+ * autodiff of logSoftmax + one-hot pick costs about twice the ops on the step's largest tensor ([B, T, V]). Works on every backend (no gather).
  */
-export const tokenNll = tf.customGrad((...args: unknown[]) => {
+export const tokenNllComposed = tf.customGrad((...args: unknown[]) => {
   const [logits, targets, save] = args as [tf.Tensor3D, tf.Tensor2D, tf.GradSaveFunc];
   const oneHot = tf.cast(tf.oneHot(targets, logits.shape[2]), "float32"); // (oneHot's own dtype argument gives wrong values on wasm)
   const logp = tf.sub(logits, tf.logSumExp(logits, -1, true));
@@ -123,6 +152,27 @@ export const tokenNll = tf.customGrad((...args: unknown[]) => {
     },
   };
 }) as (logits: tf.Tensor3D, targets: tf.Tensor2D) => tf.Tensor2D;
+
+/**
+ * tokenNll on the native backend: TensorFlow's SparseSoftmaxCrossEntropyWithLogits gives the loss and its gradient
+ * (softmax - onehot) in one kernel, instead of ~10 composed kernels on [B*T, V] (lib/native.ts; same values).
+ */
+const tokenNllNative = tf.customGrad((...args: unknown[]) => {
+  const [logits, targets, save] = args as [tf.Tensor3D, tf.Tensor2D, tf.GradSaveFunc];
+  const [B, T, V] = logits.shape;
+  const { loss, backprop } = sparseSoftmaxXent(nativeBackend("nll")!, tf.reshape(logits, [B * T, V]), tf.reshape(targets.toInt(), [B * T]));
+  save([backprop]);
+  return {
+    value: tf.reshape(loss, [B, T]),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+      [tf.reshape(tf.mul(tf.reshape(dy, [B * T, 1]), saved[0]), [B, T, V]), tf.zeros([B, T], "int32")],
+  };
+}) as (logits: tf.Tensor3D, targets: tf.Tensor2D) => tf.Tensor2D;
+
+/** -log p(target) per position (logits [B,T,V], targets [B,T] int32 -> [B,T]): the native kernel when available. */
+export function tokenNll(logits: tf.Tensor3D, targets: tf.Tensor2D): tf.Tensor2D {
+  return nativeBackend("nll") ? tokenNllNative(logits, targets) : tokenNllComposed(logits, targets);
+}
 
 /** log p(target) per position from logits [B,T,V] and targets [B,T] int32 -> [B,T]. Differentiable. */
 export function tokenLogProbs(logits: tf.Tensor3D, targets: tf.Tensor2D): tf.Tensor2D {

@@ -1,0 +1,80 @@
+// The native fast paths (lib/native.ts) against their composed tfjs twins in lib/model.ts: same values and gradients.
+// On a backend without them (wasm, cpu) both sides run the composed path and the tests pass trivially.
+import { before, test } from "node:test";
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../lib/backend";
+import { layerNorm, layerNormComposed, tokenNll, tokenNllComposed } from "../lib/model";
+import { fastPaths, nativeBackend } from "../lib/native";
+import { drawTokens } from "../lib/rollout";
+
+before(async () => {
+  await initBackend();
+});
+
+const maxAbsDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+
+test("native: fastPaths(false) turns the native backend off, and back on", () => {
+  const old = fastPaths(false);
+  assert.equal(nativeBackend("nll"), undefined);
+  fastPaths(["nll"]);
+  assert.equal(nativeBackend("layernorm"), undefined);
+  if (tf.getBackend() === "tensorflow") assert.ok(nativeBackend("nll"));
+  fastPaths(old);
+});
+
+test("native: tokenNll (SparseSoftmaxCrossEntropyWithLogits) matches the composed version, value and gradient", () => {
+  tf.tidy(() => {
+    const [B, T, V] = [3, 5, 37];
+    const logits = tf.mul(tf.randomNormal([B, T, V], 0, 1, "float32", 7), 3) as tf.Tensor3D;
+    const targets = tf.randomUniformInt([B, T], 0, V, 8) as tf.Tensor2D;
+    const w = tf.randomNormal([B, T], 0, 1, "float32", 9); // a non-uniform upstream gradient
+    const f = (nll: typeof tokenNll) => tf.grad((x: tf.Tensor) => tf.sum(tf.mul(nll(x as tf.Tensor3D, targets), w)))(logits);
+    const old = fastPaths(["nll"]); // opt-in: test it whatever the defaults
+    const fast = tokenNll(logits, targets), ref = tokenNllComposed(logits, targets);
+    assert.deepEqual(fast.shape, [B, T]);
+    assert.ok(maxAbsDiff(fast, ref) < 1e-5, `value differs by ${maxAbsDiff(fast, ref)}`);
+    const gFast = f(tokenNll), gRef = f(tokenNllComposed);
+    fastPaths(old);
+    assert.ok(maxAbsDiff(gFast, gRef) < 1e-5, `gradient differs by ${maxAbsDiff(gFast, gRef)}`);
+  });
+});
+
+test("native: layerNorm (FusedBatchNormV3 per row) matches the composed version, value and gradients", () => {
+  tf.tidy(() => {
+    const [B, T, D] = [2, 5, 16];
+    const x = tf.add(tf.mul(tf.randomNormal([B, T, D], 0, 1, "float32", 1), 3), 1);
+    const gamma = tf.randomNormal([D], 1, 0.2, "float32", 2), beta = tf.randomNormal([D], 0, 0.2, "float32", 3);
+    const w = tf.randomNormal([B, T, D], 0, 1, "float32", 4);
+    const old = fastPaths(["layernorm"]);
+    const fast = layerNorm(x, gamma, beta), ref = layerNormComposed(x, gamma, beta);
+    assert.deepEqual(fast.shape, [B, T, D]);
+    assert.ok(maxAbsDiff(fast, ref) < 1e-5, `value differs by ${maxAbsDiff(fast, ref)}`);
+    const grads = (ln: typeof layerNorm) => tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(ln(a, b, c), w)))([x, gamma, beta]);
+    const gf = grads(layerNorm), gr = grads(layerNormComposed);
+    fastPaths(old);
+    gf.forEach((g, i) => assert.ok(maxAbsDiff(g, gr[i]) < 1e-4, `gradient ${i} differs by ${maxAbsDiff(g, gr[i])}`));
+  });
+});
+
+test("native: drawTokens (LogSoftmax, LowerBound, batched gather) draws the ids of the composed version", () => {
+  const [R, V] = [64, 300];
+  const logits = tf.mul(tf.randomNormal([R, V], 0, 1, "float32", 5), 2) as tf.Tensor2D;
+  const allowed = tf.tensor1d(Float32Array.from({ length: V }, (_, i) => (i % 7 === 3 ? 0 : 1)));
+  const u = Float32Array.from({ length: R }, (_, j) => Math.max(((j * 0.6180339887) % 1), 2 ** -32));
+  for (const temperature of [1, 0.7]) {
+    const old = fastPaths(["draw"]);
+    const fast = drawTokens(logits, temperature, allowed, u);
+    fastPaths(false);
+    const ref = drawTokens(logits, temperature, allowed, u);
+    fastPaths(old);
+    // float32 running sums may differ in the last bit: allow a rare neighbour, never a banned id
+    const same = fast.ids.filter((id, j) => id === ref.ids[j]).length;
+    assert.ok(same >= R - 1, `${R - same} of ${R} draws differ`);
+    for (let j = 0; j < R; j++) {
+      assert.notEqual(fast.ids[j] % 7, 3, "drew a banned id");
+      if (fast.ids[j] === ref.ids[j]) assert.ok(Math.abs(fast.logprobs[j] - ref.logprobs[j]) < 1e-5);
+    }
+  }
+  tf.dispose([logits, allowed]);
+});
