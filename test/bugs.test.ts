@@ -33,7 +33,8 @@ function ppoCfg(bugs: Partial<PpoBugs> = {}, over: Partial<PpoConfig> = {}): Ppo
     epochs: 2,
     minibatches: 2,
     lr: 1e-3, // a random tiny model: large enough steps that the policy visibly moves
-    reward: { ...smoke.ppo.reward, normalize: false },
+    critic: "shared", // the tiny models here have no reward model to start a separate critic from
+    reward: { ...smoke.ppo.reward, normalize: false, missing_eos_penalty: -1 }, // random models rarely stop: the penalty spreads their scores
     ...over,
     bugs: { ...OFF, ...bugs },
   };

@@ -67,7 +67,10 @@ describe("shipped configs", () => {
       assert.equal(early, null);
       assert.equal(cfg.seed, 1234);
       assert.equal(cfg.tokenizer.kind, "bpe");
-      assert.equal(cfg.ppo.reward.missing_eos_penalty, -1.0);
+      if (f !== FIXTURE) {
+        assert.equal(cfg.ppo.reward.missing_eos_penalty, null); // off: notebook 08, section 7
+        assert.equal(cfg.ppo.critic, "separate");
+      }
     }
     assert.equal(loadConfig(FIXTURE).model.d_model, 192);
     assert.equal(loadConfig("config/smoke.yaml").model.d_model, 32);

@@ -30,7 +30,8 @@ function ppoCfg(over: Partial<PpoConfig> = {}): PpoConfig {
     epochs: 2,
     minibatches: 2,
     lr: 1e-3, // a random tiny model: large enough steps that the policy visibly moves
-    reward: { ...smoke.ppo.reward, normalize: false },
+    critic: "shared", // the tiny models here have no reward model to start a separate critic from
+    reward: { ...smoke.ppo.reward, normalize: false, missing_eos_penalty: -1 }, // random models rarely stop: the penalty spreads their scores
     ...over,
   };
 }
