@@ -155,6 +155,17 @@ export function randomMatrix(rng: Rng, b: number, t: number, mean = 0, std = 1, 
   return Array.from({ length: b }, (_, i) => Array.from({ length: t }, (_, j) => (mask && mask[i][j] === 0 ? 7 + 3 * rng.next() : rng.normal(mean, std))));
 }
 
+/** The number in a learner's scalar (a number or a one-element tensor, which is disposed). */
+export function scalarValue(x: tf.Tensor | number, what: string): number {
+  if (typeof x === "number") return x;
+  if (!(x instanceof tf.Tensor)) throw new CheckFailure(`${what}: expected a scalar tensor or a number, got ${typeof x}`);
+  const size = x.size, shape = x.shape;
+  const v = x.dataSync()[0];
+  x.dispose();
+  if (size !== 1) throw new CheckFailure(`${what}: expected a scalar, yours has shape [${shape}]`);
+  return v;
+}
+
 /** Reveals a measured answer next to the learner's prediction ("predict, then run"). */
 export function reveal(question: string, measured: string, prediction?: unknown, print: (line: string) => void = console.log): void {
   const said = prediction === undefined || prediction === null || prediction === "" ? "you made no prediction" : `you predicted: ${String(prediction)}`;

@@ -1,22 +1,12 @@
 // Checks of notebook 00's exercises (lib/exercise.ts explains the pattern): each runs the learner's function and the
 // library's on the same random inputs and says where they differ.
 import * as tf from "@tensorflow/tfjs";
-import { assertClose, check, CheckFailure, randomMask, randomMatrix } from "../exercise";
+import { assertClose, check, CheckFailure, randomMask, randomMatrix, scalarValue } from "../exercise";
 import { crossEntropy } from "../model";
 import { maskedMean } from "../ppo";
 import { Rng } from "../rng";
 
 
-/** The number in a learner's scalar (a number or a one-element tensor, which is disposed). */
-function scalarValue(x: tf.Tensor | number, what: string): number {
-  if (typeof x === "number") return x;
-  if (!(x instanceof tf.Tensor)) throw new CheckFailure(`${what}: expected a scalar tensor or a number, got ${typeof x}`);
-  const size = x.size, shape = x.shape;
-  const v = x.dataSync()[0];
-  x.dispose();
-  if (size !== 1) throw new CheckFailure(`${what}: expected a scalar, yours has shape [${shape}]`);
-  return v;
-}
 /** The learner's masked mean: x and mask [B, T] (mask 1 = real token), a scalar out. */
 export type MaskedMeanExercise = (x: tf.Tensor2D, mask: tf.Tensor2D) => tf.Tensor | number;
 

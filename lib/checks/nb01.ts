@@ -1,22 +1,12 @@
 // Checks of notebook 01's exercises (lib/exercise.ts explains the pattern): each runs the learner's function and the
 // library's on the same random inputs and says where they differ.
 import * as tf from "@tensorflow/tfjs";
-import { assertClose, check, CheckFailure, randomMask } from "../exercise";
+import { assertClose, check, CheckFailure, randomMask, scalarValue } from "../exercise";
 import { crossEntropy } from "../model";
 import { Rng } from "../rng";
 import { trainTokenizer, FIRST_MERGE } from "../tokenizer";
 
 
-/** The number in a learner's scalar (a number or a one-element tensor, which is disposed). */
-function scalarValue(x: tf.Tensor | number, what: string): number {
-  if (typeof x === "number") return x;
-  if (!(x instanceof tf.Tensor)) throw new CheckFailure(`${what}: expected a scalar tensor or a number, got ${typeof x}`);
-  const size = x.size, shape = x.shape;
-  const v = x.dataSync()[0];
-  x.dispose();
-  if (size !== 1) throw new CheckFailure(`${what}: expected a scalar, yours has shape [${shape}]`);
-  return v;
-}
 /** The learner's masked next-token cross-entropy: logits [B, T, V], targets [B, T] int32, mask [B, T] -> scalar. */
 export type CrossEntropyExercise = (logits: tf.Tensor3D, targets: tf.Tensor2D, mask: tf.Tensor2D) => tf.Tensor | number;
 

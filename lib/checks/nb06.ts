@@ -15,16 +15,20 @@ export function checkGae(yours: GaeExercise, print?: (line: string) => void): vo
     const settings = [[1, 0.95], [1, 0], [1, 1], [0.9, 0.8]];
     for (let k = 0; k < 12; k++) {
       const [gamma, lambda] = settings[k % settings.length];
-      const b = 2 + rng.int(4), t = 3 + rng.int(8);
-      const mask = randomMask(rng, b, t);
-      const r = randomMatrix(rng, b, t, 0, 0.5, mask);
-      const v = randomMatrix(rng, b, t, 0, 0.5, mask);
+      const { mask, r, v } = randomBatch(rng);
       const got = yours(r.map((x) => x.slice()), v.map((x) => x.slice()), mask.map((x) => x.slice()), gamma, lambda);
       const want = tf.tidy(() => gae(tf.tensor2d(r), tf.tensor2d(v), tf.tensor2d(mask), gamma, lambda).advantages.arraySync());
       assertClose(`advantages (batch ${k}, gamma ${gamma}, lambda ${lambda})`, got, want, { atol: 1e-4 });
     }
     return "agrees with lib/gae on 12 random right-padded batches, for gamma/lambda (1, 0.95), (1, 0), (1, 1), (0.9, 0.8), with 0 at padding";
   }, print);
+}
+
+/** Random right-padded rewards, values and mask for batch k of a check (garbage at padding). */
+function randomBatch(rng: Rng): { mask: number[][]; r: number[][]; v: number[][] } {
+  const b = 2 + rng.int(4), t = 3 + rng.int(8);
+  const mask = randomMask(rng, b, t);
+  return { mask, r: randomMatrix(rng, b, t, 0, 0.5, mask), v: randomMatrix(rng, b, t, 0, 0.5, mask) };
 }
 
 /** The learner's TD errors: plain arrays in ([B][T], mask 1 = real token), delta [B][T] out (0 at padding). */
@@ -37,10 +41,7 @@ export function checkTdErrors(yours: TdExercise, print?: (line: string) => void)
     const gammas = [1, 0.9, 0.5];
     for (let k = 0; k < 12; k++) {
       const gamma = gammas[k % gammas.length];
-      const b = 2 + rng.int(4), t = 3 + rng.int(8);
-      const mask = randomMask(rng, b, t);
-      const r = randomMatrix(rng, b, t, 0, 0.5, mask);
-      const v = randomMatrix(rng, b, t, 0, 0.5, mask);
+      const { mask, r, v } = randomBatch(rng);
       const got = yours(r.map((x) => x.slice()), v.map((x) => x.slice()), mask.map((x) => x.slice()), gamma);
       const want = tf.tidy(() => tdErrors(tf.tensor2d(r), tf.tensor2d(v), tf.tensor2d(mask), gamma).arraySync());
       assertClose(`TD errors (batch ${k}, gamma ${gamma})`, got, want, { atol: 1e-4 });
@@ -62,10 +63,7 @@ export function checkRewardToGo(yours: RewardToGoExercise, print?: (line: string
     const gammas = [1, 0.9, 0.5];
     for (let k = 0; k < 12; k++) {
       const gamma = gammas[k % gammas.length];
-      const b = 2 + rng.int(4), t = 3 + rng.int(8);
-      const mask = randomMask(rng, b, t);
-      const r = randomMatrix(rng, b, t, 0, 0.5, mask);
-      const v = randomMatrix(rng, b, t, 0, 0.5, mask);
+      const { mask, r, v } = randomBatch(rng);
       const got = yours(r.map((x) => x.slice()), mask.map((x) => x.slice()), gamma);
       const want = tf.tidy(() => gae(tf.tensor2d(r), tf.tensor2d(v), tf.tensor2d(mask), gamma, 1).returns.arraySync());
       assertClose(`reward-to-go (batch ${k}, gamma ${gamma})`, got, want, { atol: 1e-4 });
