@@ -30,7 +30,7 @@ export async function runAblation(cfg: Config, name: string, overrides: string[]
   });
   try {
     fs.mkdirSync(repoPath(variant.paths.runs), { recursive: true });
-    fs.writeFileSync(path.join(repoPath(variant.paths.runs), "overrides.json"), JSON.stringify({ name, overrides }, null, 2) + "\n");
+    fs.writeFileSync(path.join(repoPath(variant.paths.runs), "overrides.json"), JSON.stringify({ name, overrides, ppo: variant.ppo }, null, 2) + "\n");
     return await trainPpo(variant, { sft: sft.model, rm: rm.model, tok: sft.tokenizer }, opts);
   } finally {
     sft.model.dispose();
@@ -41,7 +41,21 @@ export async function runAblation(cfg: Config, name: string, overrides: string[]
 export interface AblationResult {
   name: string;
   overrides: string[];
+  /** The ppo section the run used (absent in runs saved before it was recorded). */
+  ppo?: Config["ppo"];
   summary: PpoSummary;
+}
+
+/** The ppo.* keys whose values differ between two ppo sections, as "key=value" of b: what a run changed against a base. */
+export function ppoDifferences(a: Config["ppo"], b: Config["ppo"]): string[] {
+  const out: string[] = [];
+  const walk = (x: unknown, y: unknown, key: string) => {
+    if (x !== null && y !== null && typeof x === "object" && typeof y === "object") {
+      for (const k of Object.keys(y as object)) walk((x as Record<string, unknown>)[k], (y as Record<string, unknown>)[k], `${key}.${k}`);
+    } else if (JSON.stringify(x) !== JSON.stringify(y)) out.push(`${key}=${JSON.stringify(y)}`);
+  };
+  walk(a, b, "ppo");
+  return out;
 }
 
 /** Every finished ablation under cfg's runs/ablations/ (those with a summary), by name. */
@@ -54,7 +68,8 @@ export function ablationSummaries(cfg: Config): AblationResult[] {
     const meta = path.join(dir, "overrides.json");
     const summary = readSummary(path.join(dir, "ppo")) as unknown as PpoSummary | undefined;
     if (!summary || !fs.existsSync(meta)) continue;
-    out.push({ name, overrides: (JSON.parse(fs.readFileSync(meta, "utf8")) as { overrides: string[] }).overrides, summary });
+    const m = JSON.parse(fs.readFileSync(meta, "utf8")) as { overrides: string[]; ppo?: Config["ppo"] };
+    out.push({ name, overrides: m.overrides, ppo: m.ppo, summary });
   }
   return out;
 }

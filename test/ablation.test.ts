@@ -7,7 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { initBackend } from "../lib/backend";
 import { ConfigError, configSource, loadConfig, withOverrides } from "../lib/config";
-import { ablationConfig, ablationSummaries, runAblation } from "../lib/ablation";
+import { ablationConfig, ablationSummaries, ppoDifferences, runAblation } from "../lib/ablation";
 
 before(async () => {
   await initBackend();
@@ -53,6 +53,7 @@ describe("ablations", () => {
       assert.equal(all.length, 1);
       assert.deepEqual(all[0].overrides, ["ppo.kl.coef=0", "ppo.iterations=2"]);
       assert.equal(all[0].summary.iterations, 2);
+      assert.deepEqual(ppoDifferences(cfg.ppo, all[0].ppo!), ["ppo.iterations=2", "ppo.kl.coef=0"], "what the run changed against its base");
       assert.ok(Number.isFinite(all[0].summary.gold_policy));
       assert.ok(all[0].summary.score_std !== null && all[0].summary.score_std > 0, "normalisation measured at the PPO temperature");
     } finally {
