@@ -24,6 +24,7 @@ import {
   StageCallbacks, StageResult, checkpointDir, checkpointMismatch, ensurePretrained, loadStage, stageRecord,
 } from "./pretrain";
 import { generate } from "./sample";
+import { fluency, newPrompts } from "./fluency";
 
 export interface SftExample {
   demo: Demonstration;
@@ -43,6 +44,8 @@ export interface SftSummary {
   eos_rate: number;
   mean_completion_tokens: number;
   eos_max_new_tokens: number;
+  /** Share of the words of completions of data/new_prompts.txt (8 each, temperature 1) found in the training text. */
+  fluency: number;
   [key: string]: unknown;
 }
 
@@ -141,6 +144,12 @@ export function completionStats(model: GPT, tok: Tokenizer, prompts: string[], m
   };
 }
 
+/** Fluency (lib/fluency.ts) of 8 completions of each new prompt at temperature 1: does the policy write real words? */
+export function sftFluency(model: GPT, tok: Tokenizer, maxNewTokens: number, seed: number): { share: number; words: number } {
+  const prompts = newPrompts().flatMap((p) => Array.from({ length: 8 }, () => p));
+  return fluency(generate(model, tok, prompts, { maxNewTokens, temperature: 1, seed }).map((g) => g.completion));
+}
+
 /**
  * Fine-tunes a copy of the pretrained model (base is left as it was, so a notebook can compare before and after).
  * Writes checkpoints/sft and runs/sft.
@@ -220,6 +229,7 @@ export async function trainSft(cfg: Config, cb: StageCallbacks = {}, base?: Stag
   const heldOut = data.val.slice(0, 64);
   const maxNew = Math.min(cfg.rm.max_new_tokens, cfg.model.context - Math.max(...heldOut.map((e) => e.promptLen)));
   const stats = completionStats(model, tokenizer, heldOut.map((e) => e.demo.prompt), maxNew, cfg.seed);
+  const fluent = sftFluency(model, tokenizer, maxNew, cfg.seed);
   const summary: SftSummary = {
     val_loss_before: valBefore,
     val_loss_after: valLoss,
@@ -232,6 +242,7 @@ export async function trainSft(cfg: Config, cb: StageCallbacks = {}, base?: Stag
     eos_rate: stats.eos_rate,
     mean_completion_tokens: stats.mean_tokens,
     eos_max_new_tokens: maxNew,
+    fluency: fluent.share,
   };
   const dir = checkpointDir(cfg, "sft");
   await saveCheckpoint(dir, { model, tokenizer, config: stageRecord(cfg, "sft"), extra: { summary } });

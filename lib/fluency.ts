@@ -1,0 +1,42 @@
+// Fluency: how much of what a model writes is made of real words. The share of the words in sampled completions that
+// occur anywhere in the training text (the pretraining corpus and the training split of the reviews). A model that
+// writes "was absolutely por, already fun buffeted." scores 5 of 6; one that writes English scores near 1.
+import * as fs from "node:fs";
+import { repoPath } from "./config";
+import { loadCorpus, loadReviews } from "./data";
+
+export const NEW_PROMPTS_FILE = "data/new_prompts.txt";
+
+/** The words of a text: lower-cased runs of letters (with inner apostrophes), so "Don't!" is one word, "don't". */
+export function wordsOf(text: string): string[] {
+  return text.toLowerCase().match(/\p{L}+(?:'\p{L}+)*/gu) ?? [];
+}
+
+let vocabCache: Set<string> | undefined;
+
+/** Every word of the training text: the corpus and the reviews' training split (cached). */
+export function trainingVocabulary(): Set<string> {
+  if (!vocabCache) {
+    vocabCache = new Set(wordsOf(loadCorpus()));
+    for (const r of loadReviews("train")) for (const w of wordsOf(r.text)) vocabCache.add(w);
+  }
+  return vocabCache;
+}
+
+/** The share of the completions' words found in vocab (NaN when they hold no word), and the word count. */
+export function fluency(completions: string[], vocab: Set<string> = trainingVocabulary()): { share: number; words: number } {
+  let known = 0;
+  let total = 0;
+  for (const c of completions) {
+    for (const w of wordsOf(c)) {
+      total++;
+      if (vocab.has(w)) known++;
+    }
+  }
+  return { share: total ? known / total : NaN, words: total };
+}
+
+/** The hand-written prompts of data/new_prompts.txt (from no review): one a line, empty lines skipped. */
+export function newPrompts(): string[] {
+  return fs.readFileSync(repoPath(NEW_PROMPTS_FILE), "utf8").split("\n").map((l) => l.trim()).filter((l) => l !== "");
+}
