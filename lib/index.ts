@@ -19,3 +19,4 @@ export * from "./rlhf";
 export * from "./ablation";
 export * from "./resume";
 export * from "./progress";
+export * from "./gao";
