@@ -6,38 +6,24 @@ import * as yaml from "js-yaml";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
 import { loadConfig, validateConfig, type PpoBugs, type PpoConfig } from "../lib/config";
-import { GPT, type ModelConfig } from "../lib/model";
+import { GPT } from "../lib/model";
 import { maskedMean } from "../lib/ppo";
 import { buildBuffer, collectExperience, disposeActorCritic, disposeBuffer, makeActorCritic, type ActorCritic, type Experience } from "../lib/ppo_update";
 import { PpoTrainer, type RewardFns } from "../lib/rlhf";
 import { Rng } from "../lib/rng";
 import { disposeRollout, sampleRollout, type ScoredBatch } from "../lib/rollout";
-import { Tokenizer } from "../lib/tokenizer";
+import { modelCfg, PROMPTS, smoke, tinyPpoCfg, tok } from "./tiny-ppo";
 import * as fs from "node:fs";
 
 before(async () => {
   await initBackend();
 });
 
-const tok = new Tokenizer("char", []); // 259 ids: bytes + PAD, BOS, EOS
-const smoke = loadConfig("config/smoke.yaml");
-const modelCfg: ModelConfig = { ...smoke.model, vocab_size: tok.vocabSize }; // dropout 0.1
-const PROMPTS = ["the food", "it was", "i like it", "a movie", "service", "the phone is", "we went", "not bad"];
 const OFF: PpoBugs = smoke.ppo.bugs;
 
+/** The tiny PPO config (test/tiny-ppo.ts) with the given switches on. */
 function ppoCfg(bugs: Partial<PpoBugs> = {}, over: Partial<PpoConfig> = {}): PpoConfig {
-  return {
-    ...smoke.ppo,
-    rollout_batch: 8,
-    max_new_tokens: 6,
-    epochs: 2,
-    minibatches: 2,
-    lr: 1e-3, // a random tiny model: large enough steps that the policy visibly moves
-    critic: "shared", // the tiny models here have no reward model to start a separate critic from
-    reward: { ...smoke.ppo.reward, normalize: false, missing_eos_penalty: -1 }, // random models rarely stop: the penalty spreads their scores
-    ...over,
-    bugs: { ...OFF, ...bugs },
-  };
+  return { ...tinyPpoCfg(over), bugs: { ...OFF, ...bugs } };
 }
 
 /** The share of "e" in the response; every batch the reward model would score is handed to `seen` first. */

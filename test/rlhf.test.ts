@@ -4,37 +4,19 @@ import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
-import { loadConfig, type PpoConfig } from "../lib/config";
-import { GPT, type ModelConfig } from "../lib/model";
+import type { PpoConfig } from "../lib/config";
+import { GPT } from "../lib/model";
 import { makeActorCritic, minibatchIndices, type ActorCritic, disposeActorCritic } from "../lib/ppo_update";
 import { distinctN, evaluatePolicy, PPO_METRICS, PpoTrainer, type RewardFns } from "../lib/rlhf";
 import { Rng } from "../lib/rng";
-import { Tokenizer } from "../lib/tokenizer";
+import { modelCfg, PROMPTS, smoke, tinyPpoCfg, tok } from "./tiny-ppo";
 
 before(async () => {
   await initBackend();
 });
 
-const tok = new Tokenizer("char", []); // 259 ids: bytes + PAD, BOS, EOS
-// smoke.yaml's model size, on the char tokenizer (a random model needs no trained BPE)
-const smoke = loadConfig("config/smoke.yaml");
-const modelCfg: ModelConfig = { ...smoke.model, vocab_size: tok.vocabSize };
-const PROMPTS = ["the food", "it was", "i like it", "a movie", "service", "the phone is", "we went", "not bad"];
-
-/** smoke.yaml's ppo section with overrides: 8 prompts x 6 tokens, 2 epochs x 2 minibatches. */
-function ppoCfg(over: Partial<PpoConfig> = {}): PpoConfig {
-  return {
-    ...smoke.ppo,
-    rollout_batch: 8,
-    max_new_tokens: 6,
-    epochs: 2,
-    minibatches: 2,
-    lr: 1e-3, // a random tiny model: large enough steps that the policy visibly moves
-    critic: "shared", // the tiny models here have no reward model to start a separate critic from
-    reward: { ...smoke.ppo.reward, normalize: false, missing_eos_penalty: -1 }, // random models rarely stop: the penalty spreads their scores
-    ...over,
-  };
-}
+/** smoke.yaml's ppo section with overrides (test/tiny-ppo.ts). */
+const ppoCfg = tinyPpoCfg;
 
 /** A cheap reward: the share of response tokens that are the letter "e" (proxy from the tokens, gold from the text). */
 const E = "e".charCodeAt(0);
