@@ -20,3 +20,4 @@ export * from "./ablation";
 export * from "./resume";
 export * from "./progress";
 export * from "./gao";
+export * from "./best_of_n";

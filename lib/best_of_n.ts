@@ -1,0 +1,69 @@
+// Best-of-n (Stiennon et al. 2020; Gao et al. 2022): draw n completions of a prompt from the policy and keep the one
+// the reward model scores highest. No training at all, and its KL from the policy is known exactly
+// (bestOfNKl(n) = log n - (n - 1)/n), so it is the reference line of the over-optimisation frontier: how much gold a
+// given distance d = sqrt(KL) can buy when the proxy alone chooses.
+//
+// One pass samples max(ns) completions per prompt; best-of-n for each n uses the first n of them (nested sets, so
+// the proxy of the pick never falls as n grows, and every n sees the same samples).
+import * as tf from "@tensorflow/tfjs";
+import { bestOfNKl } from "./gao";
+import type { GPT } from "./model";
+import type { RewardFns } from "./rlhf";
+import { Rng } from "./rng";
+import { disposeRollout, sampleRollout } from "./rollout";
+import type { Tokenizer } from "./tokenizer";
+
+export interface BestOfNOptions {
+  /** The n to evaluate, e.g. [1, 2, 4, 8, 16, 32, 64]. */
+  ns: number[];
+  maxNewTokens: number;
+  temperature: number;
+  seed: number;
+  /** Rows per sampling call (prompts x max n are drawn in chunks of about this many). Default 1,024. */
+  rows?: number;
+}
+
+export interface BestOfNPoint {
+  n: number;
+  kl: number; // bestOfNKl(n), nats
+  d: number; // sqrt(kl)
+  gold: number; // mean gold of the picks over the prompts
+  proxy: number; // mean proxy (raw reward-model score) of the picks
+}
+
+/** Best-of-n on the prompts for every n of opts.ns (see the header). */
+export function bestOfN(policy: GPT, tok: Tokenizer, prompts: string[], reward: RewardFns, opts: BestOfNOptions): BestOfNPoint[] {
+  if (opts.ns.length === 0 || prompts.length === 0) throw new Error("bestOfN: need at least one n and one prompt");
+  const nMax = Math.max(...opts.ns);
+  opts.ns.forEach((n) => bestOfNKl(n)); // validates each n
+  const perCall = Math.max(1, Math.floor((opts.rows ?? 1024) / nMax));
+  const rng = new Rng(opts.seed);
+  const proxy: number[][] = [];
+  const gold: number[][] = [];
+  for (let s = 0; s < prompts.length; s += perCall) {
+    const chunk = prompts.slice(s, s + perCall);
+    const rows = chunk.flatMap((p) => Array.from({ length: nMax }, () => p));
+    const r = sampleRollout(policy, tok, rows, { maxNewTokens: opts.maxNewTokens, temperature: opts.temperature, topK: 0, topP: 1, rng });
+    try {
+      const px = tf.tidy(() => Array.from(reward.proxy(r).dataSync()));
+      const gd = reward.gold(rows, r.completions);
+      chunk.forEach((_, i) => {
+        proxy.push(px.slice(i * nMax, (i + 1) * nMax));
+        gold.push(gd.slice(i * nMax, (i + 1) * nMax));
+      });
+    } finally {
+      disposeRollout(r);
+    }
+  }
+  return opts.ns.map((n) => {
+    let g = 0, p = 0;
+    proxy.forEach((row, i) => {
+      let best = 0;
+      for (let j = 1; j < n; j++) if (row[j] > row[best]) best = j;
+      g += gold[i][best];
+      p += row[best];
+    });
+    const kl = bestOfNKl(n);
+    return { n, kl, d: Math.sqrt(kl), gold: g / prompts.length, proxy: p / prompts.length };
+  });
+}

@@ -1,0 +1,49 @@
+// lib/best_of_n.ts on a tiny random model with a cheap reward: the picks' proxy never falls as n grows (nested
+// samples), n = 1 is plain sampling at KL 0, and every point sits at d = sqrt(log n - (n - 1)/n).
+import { before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../lib/backend";
+import { bestOfN } from "../lib/best_of_n";
+import { bestOfNKl } from "../lib/gao";
+import { GPT } from "../lib/model";
+import type { RewardFns } from "../lib/rlhf";
+import { modelCfg, PROMPTS, tok } from "./tiny-ppo";
+
+before(async () => {
+  await initBackend();
+});
+
+const E = "e".charCodeAt(0);
+/** The share of "e" in the response, from the tokens (proxy) and from the text (gold): they agree here. */
+const shareOfE: RewardFns = {
+  proxy: (b) =>
+    tf.tidy(() => {
+      const hit = tf.mul(tf.cast(tf.equal(b.responses, E), "float32"), b.mask);
+      return tf.div(tf.sum(hit, 1), tf.maximum(tf.sum(b.mask, 1), 1)) as tf.Tensor1D;
+    }),
+  gold: (_p, completions) => completions.map((c) => (c.length ? [...c].filter((ch) => ch === "e").length / c.length : 0)),
+};
+
+describe("bestOfN", () => {
+  it("proxy of the pick rises with n on the same samples; KL is exact; n = 1 is plain sampling", () => {
+    const m = new GPT(modelCfg, { seed: 5 });
+    const before = tf.memory().numTensors;
+    const pts = bestOfN(m, tok, PROMPTS, shareOfE, { ns: [1, 2, 4, 8, 16], maxNewTokens: 6, temperature: 1, seed: 3, rows: 40 });
+    assert.equal(tf.memory().numTensors, before, "no tensor left behind");
+    assert.deepEqual(pts.map((p) => p.n), [1, 2, 4, 8, 16]);
+    pts.forEach((p) => {
+      assert.ok(Math.abs(p.kl - bestOfNKl(p.n)) < 1e-12 && Math.abs(p.d - Math.sqrt(p.kl)) < 1e-12);
+      assert.ok(Number.isFinite(p.gold) && Number.isFinite(p.proxy));
+    });
+    assert.equal(pts[0].kl, 0);
+    for (let i = 1; i < pts.length; i++) assert.ok(pts[i].proxy >= pts[i - 1].proxy - 1e-7, `proxy fell from n=${pts[i - 1].n} to n=${pts[i].n}`);
+    assert.ok(pts[pts.length - 1].proxy > pts[0].proxy, "choosing among 16 beats one draw");
+    // here the proxy is the gold (both count the e's), so the gold of the pick rises too
+    assert.ok(pts[pts.length - 1].gold > pts[0].gold);
+    const again = bestOfN(m, tok, PROMPTS, shareOfE, { ns: [1, 2, 4, 8, 16], maxNewTokens: 6, temperature: 1, seed: 3, rows: 40 });
+    assert.deepEqual(again, pts, "seeded");
+    assert.throws(() => bestOfN(m, tok, PROMPTS, shareOfE, { ns: [0], maxNewTokens: 6, temperature: 1, seed: 3 }), /integer >= 1/);
+    m.dispose();
+  });
+});
