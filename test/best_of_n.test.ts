@@ -7,29 +7,20 @@ import { initBackend } from "../lib/backend";
 import { bestOfN } from "../lib/best_of_n";
 import { bestOfNKl } from "../lib/gao";
 import { GPT } from "../lib/model";
-import type { RewardFns } from "../lib/rlhf";
-import { modelCfg, PROMPTS, tok } from "./tiny-ppo";
+import { modelCfg, PROMPTS, shareOfE, tok } from "./tiny-ppo";
 
 before(async () => {
   await initBackend();
 });
 
-const E = "e".charCodeAt(0);
 /** The share of "e" in the response, from the tokens (proxy) and from the text (gold): they agree here. */
-const shareOfE: RewardFns = {
-  proxy: (b) =>
-    tf.tidy(() => {
-      const hit = tf.mul(tf.cast(tf.equal(b.responses, E), "float32"), b.mask);
-      return tf.div(tf.sum(hit, 1), tf.maximum(tf.sum(b.mask, 1), 1)) as tf.Tensor1D;
-    }),
-  gold: (_p, completions) => completions.map((c) => (c.length ? [...c].filter((ch) => ch === "e").length / c.length : 0)),
-};
+const shareOfEReward = shareOfE();
 
 describe("bestOfN", () => {
   it("proxy of the pick rises with n on the same samples; KL is exact; n = 1 is plain sampling", () => {
     const m = new GPT(modelCfg, { seed: 5 });
     const before = tf.memory().numTensors;
-    const pts = bestOfN(m, tok, PROMPTS, shareOfE, { ns: [1, 2, 4, 8, 16], maxNewTokens: 6, temperature: 1, seed: 3, rows: 40 });
+    const pts = bestOfN(m, tok, PROMPTS, shareOfEReward, { ns: [1, 2, 4, 8, 16], maxNewTokens: 6, temperature: 1, seed: 3, rows: 40 });
     assert.equal(tf.memory().numTensors, before, "no tensor left behind");
     assert.deepEqual(pts.map((p) => p.n), [1, 2, 4, 8, 16]);
     pts.forEach((p) => {
@@ -41,9 +32,9 @@ describe("bestOfN", () => {
     assert.ok(pts[pts.length - 1].proxy > pts[0].proxy, "choosing among 16 beats one draw");
     // here the proxy is the gold (both count the e's), so the gold of the pick rises too
     assert.ok(pts[pts.length - 1].gold > pts[0].gold);
-    const again = bestOfN(m, tok, PROMPTS, shareOfE, { ns: [1, 2, 4, 8, 16], maxNewTokens: 6, temperature: 1, seed: 3, rows: 40 });
+    const again = bestOfN(m, tok, PROMPTS, shareOfEReward, { ns: [1, 2, 4, 8, 16], maxNewTokens: 6, temperature: 1, seed: 3, rows: 40 });
     assert.deepEqual(again, pts, "seeded");
-    assert.throws(() => bestOfN(m, tok, PROMPTS, shareOfE, { ns: [0], maxNewTokens: 6, temperature: 1, seed: 3 }), /integer >= 1/);
+    assert.throws(() => bestOfN(m, tok, PROMPTS, shareOfEReward, { ns: [0], maxNewTokens: 6, temperature: 1, seed: 3 }), /integer >= 1/);
     m.dispose();
   });
 });

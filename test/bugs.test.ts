@@ -9,10 +9,10 @@ import { loadConfig, validateConfig, type PpoBugs, type PpoConfig } from "../lib
 import { GPT } from "../lib/model";
 import { maskedMean } from "../lib/ppo";
 import { buildBuffer, collectExperience, disposeActorCritic, disposeBuffer, makeActorCritic, type ActorCritic, type Experience } from "../lib/ppo_update";
-import { PpoTrainer, type RewardFns } from "../lib/rlhf";
+import { PpoTrainer } from "../lib/rlhf";
 import { Rng } from "../lib/rng";
 import { disposeRollout, sampleRollout, type ScoredBatch } from "../lib/rollout";
-import { modelCfg, PROMPTS, smoke, tinyPpoCfg, tok } from "./tiny-ppo";
+import { modelCfg, PROMPTS, shareOfE, smoke, tinyPpoCfg, tok } from "./tiny-ppo";
 import * as fs from "node:fs";
 
 before(async () => {
@@ -27,16 +27,7 @@ function ppoCfg(bugs: Partial<PpoBugs> = {}, over: Partial<PpoConfig> = {}): Ppo
 }
 
 /** The share of "e" in the response; every batch the reward model would score is handed to `seen` first. */
-const E = "e".charCodeAt(0);
-function reward(seen?: (b: ScoredBatch) => void): RewardFns {
-  return {
-    proxy: (b) => {
-      seen?.(b);
-      return tf.tidy(() => tf.div(tf.sum(tf.mul(tf.cast(tf.equal(b.responses, E), "float32"), b.mask), 1), tf.maximum(tf.sum(b.mask, 1), 1)) as tf.Tensor1D);
-    },
-    gold: (_p, completions) => completions.map((c) => (c.length ? [...c].filter((ch) => ch === "e").length / c.length : 0)),
-  };
-}
+const reward = shareOfE;
 
 interface Run {
   ac: ActorCritic;

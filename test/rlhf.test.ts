@@ -9,7 +9,7 @@ import { GPT } from "../lib/model";
 import { makeActorCritic, minibatchIndices, type ActorCritic, disposeActorCritic } from "../lib/ppo_update";
 import { distinctN, evaluatePolicy, PPO_METRICS, PpoTrainer, type RewardFns } from "../lib/rlhf";
 import { Rng } from "../lib/rng";
-import { modelCfg, PROMPTS, smoke, tinyPpoCfg, tok } from "./tiny-ppo";
+import { modelCfg, PROMPTS, shareOfE, smoke, tinyPpoCfg, tok } from "./tiny-ppo";
 
 before(async () => {
   await initBackend();
@@ -18,16 +18,8 @@ before(async () => {
 /** smoke.yaml's ppo section with overrides (test/tiny-ppo.ts). */
 const ppoCfg = tinyPpoCfg;
 
-/** A cheap reward: the share of response tokens that are the letter "e" (proxy from the tokens, gold from the text). */
-const E = "e".charCodeAt(0);
-const cheapReward: RewardFns = {
-  proxy: (b) =>
-    tf.tidy(() => {
-      const hit = tf.mul(tf.cast(tf.equal(b.responses, E), "float32"), b.mask);
-      return tf.div(tf.sum(hit, 1), tf.maximum(tf.sum(b.mask, 1), 1)) as tf.Tensor1D;
-    }),
-  gold: (_p, completions) => completions.map((c) => (c.length ? [...c].filter((ch) => ch === "e").length / c.length : 0)),
-};
+/** A cheap reward: the share of response tokens that are the letter "e" (test/tiny-ppo.ts). */
+const cheapReward: RewardFns = shareOfE();
 
 function setup(seed: number, ppo: PpoConfig, critic: "shared" | "separate" = "shared"): { ac: ActorCritic; trainer: PpoTrainer; sft: GPT; rm: GPT } {
   const sft = new GPT(modelCfg, { seed });
