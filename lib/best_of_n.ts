@@ -8,7 +8,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { bestOfNKl } from "./gao";
 import type { GPT } from "./model";
-import type { RewardFns } from "./rlhf";
+import { distinctN, type RewardFns } from "./rlhf";
 import { Rng } from "./rng";
 import { disposeRollout, sampleRollout } from "./rollout";
 import type { Tokenizer } from "./tokenizer";
@@ -29,6 +29,10 @@ export interface BestOfNPoint {
   d: number; // sqrt(kl)
   gold: number; // mean gold of the picks over the prompts
   proxy: number; // mean proxy (raw reward-model score) of the picks
+  length: number; // mean response tokens of the picks (EOS included)
+  distinct2: number; // distinct-2 over the picks
+  /** the picked completion of each prompt, in prompt order */
+  picks: string[];
 }
 
 /** Best-of-n on the prompts for every n of opts.ns (see the header). */
@@ -40,6 +44,8 @@ export function bestOfN(policy: GPT, tok: Tokenizer, prompts: string[], reward: 
   const rng = new Rng(opts.seed);
   const proxy: number[][] = [];
   const gold: number[][] = [];
+  const texts: string[][] = [];
+  const lengths: number[][] = [];
   for (let s = 0; s < prompts.length; s += perCall) {
     const chunk = prompts.slice(s, s + perCall);
     const rows = chunk.flatMap((p) => Array.from({ length: nMax }, () => p));
@@ -50,20 +56,25 @@ export function bestOfN(policy: GPT, tok: Tokenizer, prompts: string[], reward: 
       chunk.forEach((_, i) => {
         proxy.push(px.slice(i * nMax, (i + 1) * nMax));
         gold.push(gd.slice(i * nMax, (i + 1) * nMax));
+        texts.push(r.completions.slice(i * nMax, (i + 1) * nMax));
+        lengths.push(r.lengths.slice(i * nMax, (i + 1) * nMax));
       });
     } finally {
       disposeRollout(r);
     }
   }
   return opts.ns.map((n) => {
-    let g = 0, p = 0;
+    let g = 0, p = 0, len = 0;
+    const picks: string[] = [];
     proxy.forEach((row, i) => {
       let best = 0;
       for (let j = 1; j < n; j++) if (row[j] > row[best]) best = j;
       g += gold[i][best];
       p += row[best];
+      len += lengths[i][best];
+      picks.push(texts[i][best]);
     });
-    const kl = bestOfNKl(n);
-    return { n, kl, d: Math.sqrt(kl), gold: g / prompts.length, proxy: p / prompts.length };
+    const kl = bestOfNKl(n), m = prompts.length;
+    return { n, kl, d: Math.sqrt(kl), gold: g / m, proxy: p / m, length: len / m, distinct2: distinctN(picks, 2), picks };
   });
 }

@@ -54,7 +54,9 @@ interface BoolSpec { kind: "bool" }
 interface StrSpec { kind: "string"; pattern: RegExp; what: string }
 interface EnumSpec<V extends string = string> { kind: "enum"; values: readonly V[] }
 interface SectionSpec<F extends Fields = Fields> { kind: "section"; fields: F }
-type Spec = NumSpec | BoolSpec | StrSpec | EnumSpec | SectionSpec;
+/** A list of numbers, each in range, at least minLength of them. */
+interface NumListSpec { kind: "numlist"; integer: boolean; range: Range; minLength: number }
+type Spec = NumSpec | BoolSpec | StrSpec | EnumSpec | SectionSpec | NumListSpec;
 type Fields = { [key: string]: Spec };
 
 const int = (range: string): NumSpec<false> => ({ kind: "number", integer: true, range: parseRange(range), nullable: false });
@@ -67,6 +69,8 @@ const bool = (): BoolSpec => ({ kind: "bool" });
 const str = (pattern: RegExp, what: string): StrSpec => ({ kind: "string", pattern, what });
 const oneOf = <const V extends string>(...values: V[]): EnumSpec<V> => ({ kind: "enum", values });
 const section = <F extends Fields>(fields: F): SectionSpec<F> => ({ kind: "section", fields });
+const intList = (range: string, minLength = 1): NumListSpec => ({ kind: "numlist", integer: true, range: parseRange(range), minLength });
+const numList = (range: string, minLength = 1): NumListSpec => ({ kind: "numlist", integer: false, range: parseRange(range), minLength });
 
 /** The TypeScript type a spec validates to. */
 type Infer<S> =
@@ -75,6 +79,7 @@ type Infer<S> =
   : S extends EnumSpec<infer V> ? V
   : S extends StrSpec ? string
   : S extends SectionSpec<infer F> ? { [K in keyof F]: Infer<F[K]> }
+  : S extends NumListSpec ? number[]
   : never;
 
 // Shared shapes. Optimiser keys are the same in every training stage.
@@ -136,6 +141,11 @@ export const SCHEMA = section({
     batch_size: int("[1, inf)"),
     ...optimiser,
     eval_every: int("[1, inf)"),
+    // sft: the reward model is the SFT model with a scalar head (InstructGPT) | own: its own tokenizer and trunk
+    // (the two sections below), pretrained with the pretrain recipe; text crosses the boundary (lib/reward_text.ts)
+    base: oneOf("sft", "own"),
+    tokenizer: section({ kind: oneOf("bpe", "char"), vocab_size: int("[1, 65535]") }),
+    model: section({ context: int("[2, 4096]"), d_model: int("[1, 8192]"), n_layers: int("[1, 128]"), n_heads: int("[1, 256]") }),
   }),
   ppo: section({
     iterations: int("[1, inf)"),
@@ -185,6 +195,15 @@ export const SCHEMA = section({
       unmasked_advantages: bool(),
     }),
   }),
+  // The over-optimisation study (lib/study.ts, notebook 09): best-of-n and a PPO KL sweep against two reward models.
+  study: section({
+    eval_prompts: int("[1, inf)"),
+    bon_n: intList("[1, 4096]", 2),
+    iterations: int("[1, inf)"),
+    eval_every: int("[1, inf)"),
+    kl_coefs: numList("[0, inf)", 1),
+    own_rm_kl_coefs: numList("[0, inf)", 0),
+  }),
 });
 
 /** The validated config, keys exactly as in the YAML (snake_case). */
@@ -199,6 +218,7 @@ export type PpoConfig = Config["ppo"];
 export type KlConfig = Config["ppo"]["kl"];
 export type RewardShapingConfig = Config["ppo"]["reward"];
 export type PpoBugs = Config["ppo"]["bugs"];
+export type StudyConfig = Config["study"];
 
 /**
  * Special tokens the tokenizer adds beyond the 256 bytes (BOS, EOS, PAD); a BPE vocabulary must hold at least
@@ -265,6 +285,8 @@ function allowed(spec: Spec): string {
       return `one of ${spec.values.join(" | ")}`;
     case "section":
       return `a mapping with keys ${Object.keys(spec.fields).join(", ")}`;
+    case "numlist":
+      return `a list of at least ${spec.minLength} ${spec.integer ? "integers" : "numbers"} in ${spec.range.text}, e.g. [1, 2]`;
   }
 }
 
@@ -338,6 +360,17 @@ function check(spec: Spec, value: unknown, keyPath: string, ctx: Ctx): void {
         fail(ctx, keyPath, `got ${show(value)}; allowed: ${spec.values.join(" | ")}`);
       }
       return;
+    case "numlist": {
+      if (!Array.isArray(value)) return wrong();
+      if (value.length < spec.minLength) fail(ctx, keyPath, `${value.length} values; expected ${allowed(spec)}`);
+      const r = spec.range;
+      value.forEach((v, i) => {
+        const ok = typeof v === "number" && Number.isFinite(v) && (!spec.integer || Number.isInteger(v)) &&
+          !(r.loOpen ? v <= r.lo : v < r.lo) && !(r.hiOpen ? v >= r.hi : v > r.hi);
+        if (!ok) fail(ctx, `${keyPath}[${i}]`, `got ${show(v)}; expected ${spec.integer ? "an integer" : "a number"} in ${r.text}`, keyPath);
+      });
+      return;
+    }
     case "section": {
       if (typeof value !== "object" || value === null || Array.isArray(value)) return wrong();
       const obj = value as Record<string, unknown>;
@@ -385,6 +418,14 @@ const CROSS_CHECKS: ((c: Config) => [string, string] | undefined)[] = [
         ]
       : undefined;
   }),
+  (c) =>
+    c.rm.model.d_model % c.rm.model.n_heads !== 0
+      ? ["rm.model.d_model", `${c.rm.model.d_model} is not divisible by rm.model.n_heads = ${c.rm.model.n_heads}`]
+      : undefined,
+  (c) =>
+    c.rm.tokenizer.kind === "bpe" && c.rm.tokenizer.vocab_size < 256 + SPECIAL_TOKENS
+      ? ["rm.tokenizer.vocab_size", `${c.rm.tokenizer.vocab_size} is too small for a byte-level BPE; expected at least ${256 + SPECIAL_TOKENS}`]
+      : undefined,
   (c) =>
     c.ppo.minibatches > c.ppo.rollout_batch
       ? ["ppo.minibatches", `${c.ppo.minibatches} minibatches cannot be cut from ppo.rollout_batch = ${c.ppo.rollout_batch} rollouts`]
@@ -486,12 +527,22 @@ export const STAGE_SECTIONS = {
 export type Stage = keyof typeof STAGE_SECTIONS;
 
 /**
+ * The rm section as it enters a hash: with rm.base = sft the reward model's own tokenizer and model keys are unused,
+ * so they are left out (changing them must not retrain anything, and checkpoints made before they existed still match).
+ */
+function hashedRm(rm: RmConfig): unknown {
+  if (rm.base !== "sft") return rm;
+  const { base: _b, tokenizer: _t, model: _m, ...rest } = rm;
+  return rest;
+}
+
+/**
  * A short hash (16 hex digits of SHA-256) of the seed and the listed sections. A stage saves it with its
  * checkpoint and retrains when it differs; name and paths are left out so moving outputs keeps checkpoints valid.
  */
 export function stageConfigHash(cfg: Config, sections: readonly SectionName[]): string {
   const picked: Record<string, unknown> = { seed: cfg.seed };
-  for (const s of sections) picked[s] = cfg[s];
+  for (const s of sections) picked[s] = s === "rm" ? hashedRm(cfg.rm) : cfg[s];
   return crypto.createHash("sha256").update(stableStringify(picked)).digest("hex").slice(0, 16);
 }
 

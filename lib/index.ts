@@ -21,3 +21,5 @@ export * from "./resume";
 export * from "./progress";
 export * from "./gao";
 export * from "./best_of_n";
+export * from "./reward_text";
+export * from "./study";

@@ -11,7 +11,7 @@
 // sequence is read at its last token: `last` holds that token's flat index (row * T + column) in input order.
 // A padding position (after the last sequence of a row) attends only to itself; nothing reads it.
 import * as tf from "@tensorflow/tfjs";
-import { NEG } from "./model";
+import { type GPT, NEG } from "./model";
 
 export interface Packing {
   /** rows S and columns T of the packed batch */
@@ -78,4 +78,19 @@ export function packingTensors(p: Packing): { tokens: tf.Tensor2D; positions: tf
     bias: tf.tensor4d(p.bias, [S, 1, T, T]),
     last: tf.tensor1d(p.last, "int32"),
   };
+}
+
+/**
+ * A model's scalar head read at the last token of each sequence, packed several to a row -> [n], in input order;
+ * the numbers a padded batch gives, to float rounding. Differentiable in the weights; opts.training turns dropout on.
+ */
+export function packedLastScores(model: GPT, seqs: number[][], pad: number, opts: { training?: boolean } = {}): tf.Tensor1D {
+  const p = packSequences(seqs, pad);
+  return tf.tidy(() => {
+    const t = packingTensors(p);
+    const D = model.config.d_model, n = seqs.length;
+    const hidden = model.hiddenStates(t.tokens, { packed: { positions: t.positions, bias: t.bias }, training: opts.training ?? false });
+    const last = tf.gather(hidden.reshape([p.rows * p.length, D]), t.last); // [n, D]
+    return model.scalar(last.reshape([n, 1, D]) as tf.Tensor3D).reshape([n]) as tf.Tensor1D;
+  });
 }

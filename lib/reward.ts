@@ -12,7 +12,7 @@ import { labellerCeiling } from "./labeller";
 import { MetricsLog, runDir, writeSummary } from "./metrics";
 import type { GPT } from "./model";
 import { AdamW, lrAt, trainStep } from "./optim";
-import { packSequences, packingTensors } from "./packing";
+import { packedLastScores } from "./packing";
 import {
   Completion,
   PreferenceData,
@@ -26,9 +26,10 @@ import {
   policyEosRate,
   writePairsCsv,
 } from "./preferences";
-import { type StageCallbacks, type StageConfigRecord, type StageResult, checkpointDir, checkpointMismatch, loadStage, stageRecord } from "./pretrain";
+import { type StageCallbacks, type StageConfigRecord, type StageResult, checkpointDir, checkpointMismatch, ensurePretrained, loadStage, stageRecord } from "./pretrain";
 import { progress } from "./progress";
 import { resumeEnabled, StageResume } from "./resume";
+import { ownBaseConfig, reencodePreferences } from "./reward_text";
 import { Rng } from "./rng";
 import { ensureSft } from "./sft";
 import { PAD, type Tokenizer } from "./tokenizer";
@@ -158,14 +159,7 @@ const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
  * length. Differentiable in the model's weights; opts.training turns dropout on.
  */
 export function packedRewardScores(rm: GPT, completions: Completion[], indices: number[], opts: { training?: boolean } = {}): tf.Tensor1D {
-  const p = packSequences(indices.map((i) => [...completions[i].promptIds, ...completions[i].responseIds]), PAD);
-  return tf.tidy(() => {
-    const t = packingTensors(p);
-    const D = rm.config.d_model, n = indices.length;
-    const hidden = rm.hiddenStates(t.tokens, { packed: { positions: t.positions, bias: t.bias }, training: opts.training ?? false });
-    const last = tf.gather(hidden.reshape([p.rows * p.length, D]), t.last); // [n, D]
-    return rm.scalar(last.reshape([n, 1, D]) as tf.Tensor3D).reshape([n]) as tf.Tensor1D;
-  });
+  return packedLastScores(rm, indices.map((i) => [...completions[i].promptIds, ...completions[i].responseIds]), PAD, opts);
 }
 
 /** Reward-model scores of some completions (all when indices is omitted), batched and packed, dropout off, no gradients. */
@@ -600,7 +594,7 @@ export function readRewardScoreStats(cfg: Config): ScoreStats | undefined {
  * (runs/rm/summary.json), and the checkpoint, whose extra.json holds the score statistics PPO normalises with.
  * The pipeline's stage `rm` (tools/pipeline.ts) calls this.
  */
-export async function ensureRewardModel(cfg: Config, cb: StageCallbacks & { force?: boolean } = {}): Promise<RewardModelStage> {
+export async function ensureRewardModel(cfg: Config, cb: RewardStageOptions & { force?: boolean } = {}): Promise<RewardModelStage> {
   const log = cb.log ?? ((s: string) => console.log(s));
   const dir = checkpointDir(cfg, "rm");
   const runs = runDir(cfg, "rm");
@@ -613,6 +607,7 @@ export async function ensureRewardModel(cfg: Config, cb: StageCallbacks & { forc
     return { ...r, scoreStats: extra.score_stats, data: fs.existsSync(pairsFile) ? readPairsCsv(pairsFile, cfg.rm.labeller_beta) : undefined };
   }
   log(`rm: training (${why})`);
+  if (cb.pairs) return trainRewardStage(cfg, undefined, undefined, cb);
   const sft = await ensureSft(cfg, { log });
   try {
     return await trainRewardStage(cfg, sft.model, sft.tokenizer, cb);
@@ -653,8 +648,17 @@ function loadCheckpointExtra(dir: string): RewardCheckpointExtra {
   return extra;
 }
 
-/** Pairs, training, evaluation and the checkpoint, from a given SFT policy (which is not modified or disposed). */
-export async function trainRewardStage(cfg: Config, sft: GPT, tok: Tokenizer, cb: StageCallbacks = {}): Promise<RewardModelStage> {
+export interface RewardStageOptions extends StageCallbacks {
+  /** Preference pairs to train on instead of sampling them from the SFT policy (e.g. another reward model's). */
+  pairs?: PreferenceData;
+}
+
+/**
+ * Pairs, training, evaluation and the checkpoint, from a given SFT policy (which is not modified or disposed).
+ * rm.base = sft: the reward model starts from the SFT model; own: from its own pretrained trunk and tokenizer
+ * (lib/reward_text.ts), trained on the same pairs re-encoded. With cb.pairs no SFT policy is needed.
+ */
+export async function trainRewardStage(cfg: Config, sft: GPT | undefined, tok: Tokenizer | undefined, cb: RewardStageOptions = {}): Promise<RewardModelStage> {
   const log = cb.log ?? ((s: string) => console.log(s));
   const dir = checkpointDir(cfg, "rm");
   const runs = runDir(cfg, "rm");
@@ -669,26 +673,39 @@ export async function trainRewardStage(cfg: Config, sft: GPT, tok: Tokenizer, cb
   const pairsFile = path.join(runs, "pairs.csv");
   // Resuming: the pairs the interrupted run sampled and trained on (resume.json holds their hash, checked on restore).
   const resuming = resumeEnabled() && new StageResume(cfg, "rm", 0).savedStep() !== undefined && fs.existsSync(pairsFile);
-  const sampling = progress("rm: sampling preference pairs (prompts)", c.prompts);
-  const data = resuming ? readPairsCsv(pairsFile, c.labeller_beta) : samplePreferencePairs(sft, tok, prompts, c, {
+  if (!cb.pairs && !(sft && tok)) throw new Error("trainRewardStage: needs an SFT policy and its tokenizer, or given pairs");
+  const sampling = progress("rm: sampling preference pairs (prompts)", cb.pairs || resuming ? 0 : c.prompts);
+  const data = cb.pairs ?? (resuming ? readPairsCsv(pairsFile, c.labeller_beta) : samplePreferencePairs(sft!, tok!, prompts, c, {
     rng: rng.fork("pairs"),
     onProgress: (done) => sampling.update(done),
     references: drawn.map((x) => x.reference),
     promptsPerBatch: Math.max(1, Math.floor(1024 / c.completions_per_prompt)), // 1,024 rows a call: ~1.35x faster than 512 (per-step kernel overhead)
-  });
+  }));
   sampling.done();
   if (!resuming) writePairsCsv(pairsFile, data);
   const pairsHash = crypto.createHash("sha256").update(fs.readFileSync(pairsFile)).digest("hex").slice(0, 16);
   const tPairs = performance.now();
   log(`rm: ${describePairs(data)} (${((tPairs - t0) / 1000).toFixed(1)} s)`);
 
-  // 2. training, from the SFT trunk with a fresh scalar head
-  const rm = sft.clone({ head: "reward", seed: rng.fork("init").nextSeed() });
+  // 2. training, from the SFT trunk (or the own pretrained trunk, on the pairs re-encoded) with a fresh scalar head
+  let base: { model: GPT; tokenizer: Tokenizer; own: boolean };
+  if (c.base === "own") {
+    const b = await ensurePretrained(ownBaseConfig(cfg), { log });
+    base = { model: b.model, tokenizer: b.tokenizer, own: true };
+  } else {
+    if (!sft || !tok) throw new Error("trainRewardStage: rm.base is sft, so the SFT policy and its tokenizer are needed");
+    base = { model: sft, tokenizer: tok, own: false };
+  }
+  const rmTok = base.tokenizer;
+  const rmData = base.own ? reencodePreferences(data, rmTok, base.model.config.context) : { ...data, truncated: 0 };
+  if (base.own) log(`rm: own reward model d${base.model.config.d_model} x ${base.model.config.n_layers}, ${rmTok.kind} tokenizer (vocab ${rmTok.vocabSize}); pairs re-encoded, ${rmData.truncated} completions cut to its context`);
+  const rm = base.model.clone({ head: "reward", seed: rng.fork("init").nextSeed() });
+  if (base.own) base.model.dispose();
   let ok = false;
   try {
-    const metrics = trainRewardModel(rm, data, c, {
+    const metrics = trainRewardModel(rm, rmData, c, {
       rng: rng.fork("train"),
-      resume: { cfg, tokenizer: tok, log, state: { pairs_sha256: pairsHash } },
+      resume: { cfg, tokenizer: rmTok, log, state: { pairs_sha256: pairsHash } },
       onStep: (step, row) => {
         cb.onStep?.(step, row);
         if (row.heldout_accuracy !== undefined) cb.onEval?.(step, row);
@@ -699,7 +716,7 @@ export async function trainRewardStage(cfg: Config, sft: GPT, tok: Tokenizer, cb
     const tTrain = performance.now();
 
     // 3. evaluation, and the score statistics PPO normalises with
-    const ev = evaluateRewardModel(rm, tok, data);
+    const ev = evaluateRewardModel(rm, rmTok, rmData);
     const stats = scoreStats([...ev.scores.values()]);
     const tEval = performance.now();
     const summary: RmSummary = {
@@ -726,7 +743,7 @@ export async function trainRewardStage(cfg: Config, sft: GPT, tok: Tokenizer, cb
       seconds_eval: (tEval - tTrain) / 1000,
     };
     await saveCheckpoint<StageConfigRecord, RewardCheckpointExtra>(dir, {
-      model: rm, tokenizer: tok, config: stageRecord(cfg, "rm"),
+      model: rm, tokenizer: rmTok, config: stageRecord(cfg, "rm"),
       extra: { config_hash: stageRecord(cfg, "rm").hash, score_stats: stats, summary },
     });
     writeSummary(runs, summary); // after the checkpoint it describes
@@ -734,7 +751,7 @@ export async function trainRewardStage(cfg: Config, sft: GPT, tok: Tokenizer, cb
     ok = true;
     log(`rm: heldout_accuracy ${ev.heldout_accuracy.toFixed(3)} (labeller ceiling ${ev.labeller_ceiling.toFixed(3)}), ` +
       `human_label_agreement ${ev.human.agreement.toFixed(3)} (VADER ${ev.human.vaderAgreement.toFixed(3)}), ${summary.seconds.toFixed(1)} s; saved ${dir}`);
-    return { model: rm, tokenizer: tok, summary, metrics, trained: true, checkpointDir: dir, scoreStats: stats, data };
+    return { model: rm, tokenizer: rmTok, summary, metrics, trained: true, checkpointDir: dir, scoreStats: stats, data };
   } finally {
     if (!ok) rm.dispose(); // a failed stage leaves no tensors behind
   }

@@ -39,6 +39,7 @@ import { ensureSft } from "./sft";
 import { progress } from "./progress";
 import { StageResume } from "./resume";
 import { Rng } from "./rng";
+import { sameTokenizer, textRewardFns } from "./reward_text";
 import { disposeRollout, rewardScores, sampleRollout, type ScoredBatch, scoreResponses } from "./rollout";
 import type { Tokenizer } from "./tokenizer";
 
@@ -364,6 +365,8 @@ export interface PpoInputs {
   sft: GPT;
   rm: GPT;
   tok: Tokenizer;
+  /** The reward model's tokenizer when it is not the policy's (rm.base: own): the policy's text is re-encoded for it. */
+  rmTokenizer?: Tokenizer;
   /**
    * mean / std of the reward model's score on SFT samples, for ppo.reward.normalize. Omit it (the pipeline does) and
    * trainPpo measures them itself on SFT samples drawn as PPO draws them (ppoScoreStats).
@@ -408,8 +411,10 @@ export async function trainPpo(cfg: Config, inputs: PpoInputs, opts: RunPpoOptio
   const log = opts.log ?? ((l: string) => console.log(l));
   const p = cfg.ppo;
   const t0 = performance.now();
-  const ac = makeActorCritic(inputs.sft, p.critic, inputs.rm, p.bugs);
-  const reward = rewardModelFns(inputs.rm);
+  // A reward model with its own tokenizer is scored through text, and cannot seed the critic: the SFT model does
+  const own = !!inputs.rmTokenizer && !sameTokenizer(inputs.rmTokenizer, inputs.tok);
+  const ac = makeActorCritic(inputs.sft, p.critic, own ? inputs.sft : inputs.rm, p.bugs);
+  const reward = own ? textRewardFns({ model: inputs.rm, tok: inputs.rmTokenizer! }, inputs.tok) : rewardModelFns(inputs.rm);
   const stats = inputs.scoreStats ?? (p.reward.normalize ? ppoScoreStats(cfg, ac.ref, inputs.tok, reward) : undefined);
   if (stats && !inputs.scoreStats) log(`ppo: reward normalisation on SFT samples at temperature ${p.temperature}: mean ${stats.mean.toFixed(4)}, std ${stats.std.toFixed(4)}`);
   // ppo.seed varies PPO's own randomness; prompts, held-out samples and normalisation stay those of the top-level seed
@@ -511,8 +516,7 @@ export async function runPpo(cfg: Config, opts: RunPpoOptions = {}): Promise<Ppo
   let rm: RewardModelStage | undefined;
   try {
     rm = await ensureRewardModel(cfg, { log });
-    if (rm.tokenizer.vocabSize !== sft.tokenizer.vocabSize) throw new Error("runPpo: the SFT and reward-model checkpoints use different tokenizers");
-    return await trainPpo(cfg, { sft: sft.model, rm: rm.model, tok: sft.tokenizer }, opts);
+    return await trainPpo(cfg, { sft: sft.model, rm: rm.model, tok: sft.tokenizer, rmTokenizer: rm.tokenizer }, opts);
   } finally {
     sft.model.dispose();
     rm?.model.dispose();

@@ -1,4 +1,4 @@
-// `npm run pipeline -- --stage <pretrain|sft|rm|ppo|all> [--config <file>] [--resume]`: runs the course's stages headless,
+// `npm run pipeline -- --stage <pretrain|sft|rm|ppo|study|all> [--config <file>] [--resume]`: runs the course's stages headless,
 // through the same lib functions the notebooks call. Each stage function reuses the checkpoints of the stages
 // before it (or trains them) and writes runs/<stage>/metrics.csv and summary.json; this prints each summary (stdout)
 // and the wall time. Progress and logs go to stderr. --resume continues interrupted stages (lib/resume.ts).
@@ -15,7 +15,7 @@ import { progressLine, setProgress } from "../lib/progress";
 import { setResume, StageError } from "../lib/resume";
 
 interface StageDef {
-  name: "pretrain" | "sft" | "rm" | "ppo";
+  name: "pretrain" | "sft" | "rm" | "ppo" | "study";
   module: string; // under lib/
   fn: string; // exported (cfg: Config) => Promise<unknown>
 }
@@ -26,6 +26,7 @@ const STAGES: StageDef[] = [
   { name: "sft", module: "sft", fn: "ensureSft" },
   { name: "rm", module: "reward", fn: "ensureRewardModel" },
   { name: "ppo", module: "rlhf", fn: "runPpo" },
+  { name: "study", module: "study", fn: "runStudy" }, // the over-optimisation study (notebook 09); keeps finished runs
 ];
 
 const USAGE = `usage: npm run pipeline -- [--stage <${STAGES.map((s) => s.name).join("|")}|all>] [--config <file>] [--resume]
