@@ -78,3 +78,26 @@ export function bestOfN(policy: GPT, tok: Tokenizer, prompts: string[], reward: 
     return { n, kl, d: Math.sqrt(kl), gold: g / m, proxy: p / m, length: len / m, distinct2: distinctN(picks, 2), picks };
   });
 }
+
+/**
+ * The exact best-of-n distribution of a discrete policy with distinct rewards: outcome k is picked when it is the
+ * best of the n draws, P_n(k) = F(k)^n - F(k^-)^n, where F(k) = pi(reward <= r_k) and F(k^-) = pi(reward < r_k).
+ * Its KL from pi is at most log n - (n - 1)/n, reached as the outcomes become many and small (Beirami et al. 2024).
+ */
+export function bestOfNDistribution(probs: number[], rewards: number[], n: number): number[] {
+  if (probs.length !== rewards.length) throw new Error(`bestOfNDistribution: ${probs.length} probabilities but ${rewards.length} rewards`);
+  if (new Set(rewards).size !== rewards.length) throw new Error("bestOfNDistribution: the rewards must be distinct (a tie needs a tie-break rule)");
+  const order = rewards.map((_, i) => i).sort((a, b) => rewards[a] - rewards[b]);
+  const out = new Array<number>(probs.length).fill(0);
+  let below = 0;
+  for (const k of order) {
+    out[k] = (below + probs[k]) ** n - below ** n;
+    below += probs[k];
+  }
+  return out;
+}
+
+/** KL(p || q) in nats for two discrete distributions (terms with p = 0 contribute 0). */
+export function discreteKl(p: number[], q: number[]): number {
+  return p.reduce((s, pk, k) => (pk > 0 ? s + pk * Math.log(pk / q[k]) : s), 0);
+}

@@ -4,7 +4,7 @@ import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
-import { bestOfN } from "../lib/best_of_n";
+import { bestOfN, bestOfNDistribution, discreteKl } from "../lib/best_of_n";
 import { bestOfNKl } from "../lib/gao";
 import { GPT } from "../lib/model";
 import { modelCfg, PROMPTS, shareOfE, tok } from "./tiny-ppo";
@@ -37,4 +37,32 @@ describe("bestOfN", () => {
     assert.throws(() => bestOfN(m, tok, PROMPTS, shareOfEReward, { ns: [0], maxNewTokens: 6, temperature: 1, seed: 3 }), /integer >= 1/);
     m.dispose();
   });
+});
+
+it("bestOfNDistribution: sums to 1, matches a brute-force enumeration, and its KL stays under log n - (n-1)/n", () => {
+  const probs = [0.5, 0.2, 0.3], rewards = [0.1, -1, 2];
+  for (const n of [1, 2, 3]) {
+    // every ordered n-tuple of draws, its probability, and the best outcome in it
+    const brute = [0, 0, 0];
+    const walk = (picked: number[]) => {
+      if (picked.length === n) {
+        const best = picked.reduce((a, b) => (rewards[b] > rewards[a] ? b : a));
+        brute[best] += picked.reduce((p, k) => p * probs[k], 1);
+        return;
+      }
+      for (let k = 0; k < 3; k++) walk([...picked, k]);
+    };
+    walk([]);
+    const exact = bestOfNDistribution(probs, rewards, n);
+    exact.forEach((p, k) => assert.ok(Math.abs(p - brute[k]) < 1e-12, `n ${n}, outcome ${k}: ${p} vs ${brute[k]}`));
+    assert.ok(Math.abs(exact.reduce((a, b) => a + b, 0) - 1) < 1e-12);
+  }
+  bestOfNDistribution(probs, rewards, 1).forEach((p, k) => assert.ok(Math.abs(p - probs[k]) < 1e-12)); // n = 1 is the policy
+  // many small outcomes: the KL approaches the formula from below
+  const K = 2000, uniform = Array(K).fill(1 / K), r = Array.from({ length: K }, (_, i) => i);
+  for (const n of [2, 8, 64]) {
+    const kl = discreteKl(bestOfNDistribution(uniform, r, n), uniform);
+    assert.ok(kl <= bestOfNKl(n) + 1e-9 && kl > bestOfNKl(n) - 0.02, `n ${n}: ${kl} vs ${bestOfNKl(n)}`);
+  }
+  assert.throws(() => bestOfNDistribution([0.5, 0.5], [1, 1], 2), /distinct/);
 });
