@@ -259,3 +259,35 @@ describe("stageConfigHash", () => {
     assert.notEqual(stageConfigHash(c, STAGE_SECTIONS.pretrain), stageConfigHash(a, STAGE_SECTIONS.pretrain));
   });
 });
+
+describe("the reward model's own tokenizer and model, and the study's lists", () => {
+  it("with rm.base = sft the own keys do not enter the hash; with own they do", () => {
+    const a = loadConfig("config/course.yaml");
+    const b = structuredClone(a);
+    b.rm.model.d_model = 32;
+    b.rm.tokenizer.kind = "char";
+    assert.equal(stageConfigHash(b, STAGE_SECTIONS.rm), stageConfigHash(a, STAGE_SECTIONS.rm), "unused keys retrain nothing");
+    const own = structuredClone(a);
+    own.rm.base = "own";
+    const own2 = structuredClone(own);
+    own2.rm.model.d_model = 32;
+    assert.notEqual(stageConfigHash(own, STAGE_SECTIONS.rm), stageConfigHash(a, STAGE_SECTIONS.rm));
+    assert.notEqual(stageConfigHash(own2, STAGE_SECTIONS.rm), stageConfigHash(own, STAGE_SECTIONS.rm));
+  });
+
+  it("list keys: a value out of range names its index, a scalar or a short list is refused", () => {
+    const { file: f1, line } = variant("list-range.yaml", "  bon_n: [1, 2, 4, 8, 16, 32, 64]", "  bon_n: [1, 2, 0]");
+    const e1 = errorOf(f1);
+    assert.match(e1.message, /study\.bon_n\[2\]: got 0; expected an integer in \[1, 4096\]/);
+    assert.equal(e1.line, line);
+    const e2 = errorOf(variant("list-scalar.yaml", "  kl_coefs: [0.2, 0.05, 0.01, 0.0]", "  kl_coefs: 0.1").file);
+    assert.match(e2.message, /study\.kl_coefs: got 0\.1; expected a list of at least 1 numbers/);
+    const e3 = errorOf(variant("list-short.yaml", "  bon_n: [1, 2, 4, 8, 16, 32, 64]", "  bon_n: [4]").file);
+    assert.match(e3.message, /study\.bon_n: 1 values; expected a list of at least 2 integers/);
+  });
+
+  it("the own model's heads divide its width", () => {
+    const e = errorOf(variant("own-heads.yaml", "    n_heads: 2", "    n_heads: 3").file);
+    assert.match(e.message, /rm\.model\.d_model: 64 is not divisible by rm\.model\.n_heads = 3/);
+  });
+});

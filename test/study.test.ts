@@ -1,0 +1,67 @@
+// lib/study.ts on the smoke config, in a temporary folder: best-of-n and the PPO sweep against both reward models
+// land on one frontier with the right points; a second run keeps the finished PPO runs and gives the same points;
+// ensureStudy loads the saved study; fitPoints fits the gain over SFT.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { initBackend } from "../lib/backend";
+import { loadConfig } from "../lib/config";
+import { gaoCurve } from "../lib/gao";
+import { ensureStudy, fitPoints, type FrontierPoint, ownRmConfig, runStudy, studyTable } from "../lib/study";
+
+let tmp: string;
+before(async () => {
+  await initBackend();
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "study-"));
+});
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+describe("the over-optimisation study", () => {
+  it("puts best-of-n and every PPO run of both reward models on one frontier, and keeps finished runs", async () => {
+    const base = loadConfig("config/smoke.yaml");
+    const cfg = { ...base, paths: { checkpoints: path.join(tmp, "ck"), runs: path.join(tmp, "runs") } };
+    const lines: string[] = [];
+    const r = await runStudy(cfg, { log: (l) => lines.push(l) });
+    const s = cfg.study;
+    for (const rm of ["course", "own"]) {
+      const bon = r.points.filter((p) => p.rm === rm && p.method === "bon");
+      assert.deepEqual(bon.map((p) => p.step), s.bon_n, `${rm}: one best-of-n point per n`);
+      assert.equal(bon[0].kl, 0);
+      assert.ok(bon.every((p, i) => i === 0 || p.proxy >= bon[i - 1].proxy - 1e-6), `${rm}: the pick's proxy never falls as n grows (nested samples)`);
+      assert.equal(r.points.filter((p) => p.rm === rm && p.method === "sft").length, 1, `${rm}: one SFT point`);
+    }
+    for (const [rm, coefs] of [["course", s.kl_coefs], ["own", s.own_rm_kl_coefs]] as const) {
+      for (const c of coefs) {
+        const steps = r.points.filter((p) => p.rm === rm && p.method === "ppo" && p.setting === `kl=${c}`).map((p) => p.step);
+        assert.deepEqual(steps, Array.from({ length: s.iterations }, (_, i) => i + 1), `${rm} kl=${c}: an evaluation after every iteration`);
+      }
+    }
+    assert.ok(r.points.every((p) => Number.isFinite(p.gold) && Number.isFinite(p.proxy) && p.d >= 0 && Math.abs(p.d * p.d - p.kl) < 1e-9));
+    assert.ok(r.reward_models.own.params < r.reward_models.course.params || r.reward_models.own.tokenizer !== r.reward_models.course.tokenizer);
+    assert.match(r.reward_models.own.tokenizer, /^char/, "smoke.yaml gives the own reward model a char-level tokenizer");
+    assert.ok(fs.existsSync(path.join(tmp, "ck", "study", "rm_own", "rm_base", "pretrain")), "the own RM's trunk was pretrained apart");
+    assert.ok(fs.existsSync(path.join(tmp, "runs", "study", "frontier.csv")));
+    assert.match(studyTable(r), /fit course\/bon/);
+    assert.equal(ownRmConfig(cfg).rm.base, "own");
+
+    const again: string[] = [];
+    const r2 = await runStudy(cfg, { log: (l) => again.push(l) });
+    assert.equal(again.filter((l) => l.includes("kept the finished run")).length, s.kl_coefs.length + s.own_rm_kl_coefs.length, "no PPO run is trained twice");
+    const strip = (ps: FrontierPoint[]) => ps.map((p) => ({ ...p }));
+    assert.deepEqual(strip(r2.points), strip(r.points), "the kept runs give the same points");
+    const loaded: string[] = [];
+    const r3 = await ensureStudy(cfg, { log: (l) => loaded.push(l) });
+    assert.match(loaded.join("\n"), /study: loaded/);
+    assert.equal(r3.points.length, r.points.length);
+  });
+
+  it("fitPoints fits the gain over SFT, skips d = 0 and needs two points", () => {
+    const law = { form: "bon" as const, alpha: 0.3, beta: 0.1 };
+    const pts = [0, 0.5, 1, 1.5, 2].map((d): FrontierPoint => ({ method: "bon", rm: "x", setting: "", step: 0, kl: d * d, d, gold: 0.2 + gaoCurve(law, d), gold_se: 0, proxy: 0, length: 0, distinct2: 0 }));
+    const f = fitPoints(pts, "bon", 0.2)!;
+    assert.ok(Math.abs(f.alpha - 0.3) < 1e-9 && Math.abs(f.beta - 0.1) < 1e-9 && Math.abs(f.dPeak - 1.5) < 1e-9);
+    assert.equal(fitPoints(pts.slice(0, 2), "bon", 0.2), undefined);
+  });
+});
