@@ -18,19 +18,24 @@ interface StageDef {
   name: "pretrain" | "sft" | "rm" | "ppo" | "study";
   module: string; // under lib/
   fn: string; // exported (cfg: Config) => Promise<unknown>
+  /** part of --stage all (the course's own stages); the studies run only when named */
+  inAll: boolean;
 }
 
 /** In pipeline order. */
 const STAGES: StageDef[] = [
-  { name: "pretrain", module: "pretrain", fn: "ensurePretrained" },
-  { name: "sft", module: "sft", fn: "ensureSft" },
-  { name: "rm", module: "reward", fn: "ensureRewardModel" },
-  { name: "ppo", module: "rlhf", fn: "runPpo" },
-  { name: "study", module: "study", fn: "runStudy" }, // the over-optimisation study (notebook 09); keeps finished runs
+  { name: "pretrain", inAll: true, module: "pretrain", fn: "ensurePretrained" },
+  { name: "sft", inAll: true, module: "sft", fn: "ensureSft" },
+  { name: "rm", inAll: true, module: "reward", fn: "ensureRewardModel" },
+  { name: "ppo", inAll: true, module: "rlhf", fn: "runPpo" },
+  { name: "study", inAll: false, module: "study", fn: "runStudy" }, // the over-optimisation study (notebook 09); keeps finished runs
 ];
 
 const USAGE = `usage: npm run pipeline -- [--stage <${STAGES.map((s) => s.name).join("|")}|all>] [--config <file>] [--resume]
   --stage   the stage to run; earlier stages are loaded from their checkpoints or trained first. Default: all
+            (pretrain, sft, rm, ppo).
+            study: the over-optimisation study of notebook 09 (best-of-n, a PPO KL sweep, two reward models); it
+            keeps each finished PPO run, so running it again trains only what is missing
   --config  a YAML config (default: $RLHF_CONFIG, else config/course.yaml); config/smoke.yaml runs in seconds
   --resume  continue each stage that trains from its resumable checkpoint (<checkpoints>/resume/<stage>/, saved
             every checkpoint_every steps) instead of step 0; without one it starts from step 0 and says so
@@ -105,7 +110,7 @@ async function main(): Promise<void> {
   process.env.RLHF_CONFIG = configFile; // anything that loads the default config sees the same file
 
   // 2. The stages: the one asked for (it trains what it needs before it), or all in order.
-  const wanted = args.stage === "all" ? STAGES : STAGES.filter((s) => s.name === args.stage);
+  const wanted = args.stage === "all" ? STAGES.filter((s) => s.inAll) : STAGES.filter((s) => s.name === args.stage);
   const resolved = wanted.map((s) => ({ s, fn: findStage(s) }));
   if (args.stage !== "all" && typeof resolved[0].fn === "string") {
     throw new UsageError(`stage ${args.stage} is not available: ${resolved[0].fn}`);
