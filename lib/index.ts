@@ -9,6 +9,7 @@ export * from "./model";
 export * from "./labeller";
 export * from "./kl";
 export * from "./gae";
+export * from "./advantages";
 export * from "./ppo";
 export * from "./reward";
 export * from "./rollout";
