@@ -104,7 +104,7 @@ describe("the KL term in the loss: which divergence its gradient follows", () =>
   /** grad over the logits of f(logits) */
   const gradOf = (f: (logits: tf.Tensor1D) => tf.Scalar): number[] => {
     const theta = tf.tensor1d(logitsInit);
-    const g = tf.grad(f)(theta);
+    const g = tf.grad((x: tf.Tensor) => f(x as tf.Tensor1D))(theta);
     const out = Array.from(g.dataSync());
     tf.dispose([theta, g]);
     return out;
