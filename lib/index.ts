@@ -22,3 +22,4 @@ export * from "./resume";
 export * from "./progress";
 export * from "./gao";
 export * from "./best_of_n";
+export * from "./dpo";

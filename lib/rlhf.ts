@@ -427,7 +427,8 @@ export function trainPrompts(cfg: Config): string[] {
   return reviewPrompts(n, new Rng(cfg.seed).fork("ppo-train-prompts"), cfg.sft.prompt_words_min, cfg.sft.prompt_words_max, "train");
 }
 
-function evalOptions(cfg: Config): EvalOptions {
+/** The held-out evaluation's sampling: ppo's max_new_tokens, temperature, top-k, top-p and a seed of its own (PPO and DPO share it). */
+export function evalOptions(cfg: Config): EvalOptions {
   const p = cfg.ppo;
   return { maxNewTokens: p.max_new_tokens, temperature: p.temperature, topK: p.top_k, topP: p.top_p, seed: new Rng(cfg.seed).fork("ppo-eval").seed, batch: Math.max(p.rollout_batch, 16) };
 }
