@@ -487,7 +487,8 @@ export function describeConfig(cfg: Config): string {
       `sft ${cfg.sft.steps} steps x ${cfg.sft.batch_size} (lr ${cfg.sft.lr})`,
     `  rm ${cfg.rm.prompts} prompts x ${cfg.rm.completions_per_prompt} completions, labeller beta ${cfg.rm.labeller_beta}, ${cfg.rm.epochs} epochs`,
     `  ppo ${p.iterations} iterations x ${p.rollout_batch} prompts x ${p.max_new_tokens} tokens, lr ${p.lr}, ${p.epochs} epochs x ${p.minibatches} minibatches, ` +
-      `KL ${p.kl.estimator} coef ${p.kl.coef}${p.kl.adaptive ? ` adaptive (target ${p.kl.target})` : ""}, critic ${p.critic}`,
+      `KL ${p.kl.estimator} coef ${p.kl.coef}${p.kl.adaptive ? ` adaptive (target ${p.kl.target})` : ""}, ` +
+      (p.advantage === "gae" ? `critic ${p.critic}` : `advantage ${p.advantage} (no critic)`) + (p.group_size > 1 ? `, ${p.group_size} samples a prompt` : ""),
   ].join("\n");
 }
 
