@@ -95,12 +95,36 @@ export function sequenceLogprobs(model: GPT, batch: ScoredBatch, training = fals
   return tf.tidy(() => tf.sum(scoreResponses(model, batch, { temperature: 1, training }).logprobs, 1) as tf.Tensor1D);
 }
 
+/**
+ * Completions (indices into `completions`) cut into batches that fit the context: a batch is as wide as its longest
+ * prompt plus its longest response (left / right padding), so a long prompt and a long response must not meet (a
+ * real review sentence answers the empty prompt with up to context - 1 tokens). Sorted by response length, at most
+ * maxRows a batch.
+ */
+export function fittingBatches(completions: Completion[], idx: number[], context: number, maxRows = Infinity): number[][] {
+  const P = (i: number) => completions[i].promptIds.length, T = (i: number) => Math.max(1, completions[i].responseIds.length);
+  const order = idx.slice().sort((a, b) => T(a) - T(b) || P(a) - P(b) || a - b);
+  const out: number[][] = [];
+  let cur: number[] = [], maxP = 0, maxT = 0;
+  for (const i of order) {
+    if (P(i) + T(i) > context) throw new Error(`completion ${i}: ${P(i)} prompt + ${T(i)} response tokens exceed the model context of ${context}`);
+    if (cur.length > 0 && (Math.max(maxP, P(i)) + Math.max(maxT, T(i)) > context || cur.length >= maxRows)) {
+      out.push(cur);
+      cur = [];
+      maxP = maxT = 0;
+    }
+    cur.push(i);
+    maxP = Math.max(maxP, P(i));
+    maxT = Math.max(maxT, T(i));
+  }
+  if (cur.length > 0) out.push(cur);
+  return out;
+}
+
 /** sequenceLogprobs of many completions without gradients, in batches of similar length: a Float32Array in input order. */
 export function completionLogprobs(model: GPT, completions: Completion[], pad: number, batchSize = 256): Float32Array {
   const out = new Float32Array(completions.length);
-  const order = completions.map((_, i) => i).sort((a, b) => completions[a].promptIds.length + completions[a].responseIds.length - (completions[b].promptIds.length + completions[b].responseIds.length));
-  for (let s = 0; s < order.length; s += batchSize) {
-    const idx = order.slice(s, s + batchSize);
+  for (const idx of fittingBatches(completions, completions.map((_, i) => i), model.config.context, batchSize)) {
     const batch = completionBatch(idx.map((i) => completions[i]), pad);
     try {
       const lp = sequenceLogprobs(model, batch);
@@ -233,10 +257,10 @@ export async function trainDpo(cfg: Config, inputs: DpoInputs, opts: DpoOptions 
     const bar = progress("dpo: steps", steps, { quietMs: 0 });
     for (let step = 0; step < steps; step++) {
       const batchPairs = plan[step].map((i) => pairs[i]);
-      // each completion of the step scored once, pairs as positions in that batch
-      const rows = [...new Set(batchPairs.flatMap((q) => [q.chosen, q.rejected]))];
-      const at = new Map(rows.map((ci, j) => [ci, j]));
-      const batch = completionBatch(rows.map((i) => data.completions[i]), tok.pad);
+      // each completion of the step scored once (in batches that fit the context), pairs as positions in their concat
+      const groups = fittingBatches(data.completions, [...new Set(batchPairs.flatMap((q) => [q.chosen, q.rejected]))], policy.config.context);
+      const at = new Map(groups.flat().map((ci, j) => [ci, j]));
+      const batches = groups.map((g) => completionBatch(g.map((i) => data.completions[i]), tok.pad));
       const ci = tf.tensor1d(batchPairs.map((q) => at.get(q.chosen)!), "int32");
       const ri = tf.tensor1d(batchPairs.map((q) => at.get(q.rejected)!), "int32");
       const refC = tf.tensor1d(batchPairs.map((q) => refLp.get(q.chosen)!));
@@ -246,7 +270,7 @@ export async function trainDpo(cfg: Config, inputs: DpoInputs, opts: DpoOptions 
       let res: { loss: number; gradNorm: number };
       try {
         res = trainStep(vars, () => {
-          const s = sequenceLogprobs(policy, batch, c.dropout);
+          const s = tf.concat(batches.map((b) => sequenceLogprobs(policy, b, c.dropout)));
           const d = dpoLoss(tf.gather(s, ci) as tf.Tensor1D, tf.gather(s, ri) as tf.Tensor1D, refC, refR, c.beta);
           diag = [d.accuracy, d.margin, tf.mean(d.chosenReward), tf.mean(d.rejectedReward)].map((t) => tf.keep(t));
           return d.loss;
@@ -255,7 +279,7 @@ export async function trainDpo(cfg: Config, inputs: DpoInputs, opts: DpoOptions 
         tf.dispose(diag);
         throw e;
       } finally {
-        disposeBatch(batch);
+        batches.forEach(disposeBatch);
         tf.dispose([ci, ri, refC, refR]);
       }
       const [accuracy, margin, chosen, rejected] = diag.map((t) => t.dataSync()[0]);

@@ -8,7 +8,7 @@ import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
 import { type Config, withOverrides } from "../lib/config";
-import { completionBatch, completionLogprobs, dpoBatches, dpoConfig, dpoLoss, dpoPairs, sequenceLogprobs, trainDpo } from "../lib/dpo";
+import { completionBatch, completionLogprobs, dpoBatches, fittingBatches, dpoConfig, dpoLoss, dpoPairs, sequenceLogprobs, trainDpo } from "../lib/dpo";
 import { MetricsLog } from "../lib/metrics";
 import { GPT } from "../lib/model";
 import type { Completion, PreferenceData } from "../lib/preferences";
@@ -106,6 +106,16 @@ describe("sequence log-probs", () => {
     lp.dataSync().forEach((v, b) => assert.ok(Math.abs(v - alone[b]) < 1e-4, `${v} vs ${alone[b]}`));
     tf.dispose([lp, per, batch.queries, batch.queryMask, batch.responses, batch.mask]);
     m.dispose();
+  });
+
+  it("fittingBatches: a long prompt and a long response never share a batch wider than the context", () => {
+    const mk = (p: number, t: number): Completion => ({ group: 0, prompt: "", text: "", gold: 0, promptIds: Array(p).fill(tok.bos), responseIds: Array(t).fill(65), eos: false });
+    const cs = [mk(20, 5), mk(1, 60), mk(3, 4), mk(22, 10), mk(2, 40)];
+    const groups = fittingBatches(cs, [0, 1, 2, 3, 4], 64);
+    assert.deepEqual(groups.flat().sort(), [0, 1, 2, 3, 4]);
+    for (const g of groups) assert.ok(Math.max(...g.map((i) => cs[i].promptIds.length)) + Math.max(...g.map((i) => cs[i].responseIds.length)) <= 64, `${g}`);
+    assert.deepEqual(fittingBatches(cs, [0, 2, 3], 64, 2).map((g) => g.length), [2, 1]);
+    assert.throws(() => fittingBatches([mk(10, 60)], [0], 64), /10 prompt \+ 60 response tokens exceed the model context of 64/);
   });
 
   it("pairs: train split, gold ties dropped on request; the plan covers each pair once an epoch, max_steps caps it", () => {
