@@ -168,8 +168,12 @@ export const SCHEMA = section({
     early_stop_kl: numOrNull("(0, inf)"),
     dropout: bool(),
     critic: oneOf("shared", "separate"),
+    advantage: oneOf("gae", "rloo", "grpo", "reinforce_pp"), // gae uses the critic; the others need none (lib/advantages.ts)
+    group_size: int("[1, 64]"), // samples per prompt in a rollout; rollout_batch / group_size distinct prompts
+    advantage_eps: num("(0, 1]"), // the eps of GRPO's and REINFORCE++'s (r - mean) / (std + eps)
     kl: section({
       estimator: oneOf("k1", "k2", "k3"),
+      loss_estimator: oneOf("k2", "k3"), // the per-token KL term in the loss, for advantage grpo only
       coef: num("[0, inf)"),
       adaptive: bool(),
       target: num("(0, inf)"),
@@ -204,6 +208,16 @@ export const SCHEMA = section({
     kl_coefs: numList("[0, inf)", 1),
     own_rm_kl_coefs: numList("[0, inf)", 0),
   }),
+  dpo: section({
+    beta: num("(0, inf)"), // the strength of the implicit KL anchor to the SFT reference (Rafailov et al. 2023)
+    epochs: int("[1, inf)"),
+    max_steps: intOrNull("[1, inf)"), // stop after this many steps even within an epoch; null = all epochs
+    batch_size: int("[1, inf)"), // pairs per step
+    ...optimiser,
+    drop_ties: bool(), // leave out pairs whose labeller probability is 0.5 (gold ties: the label is a coin flip)
+    dropout: bool(), // dropout in the policy's training passes (the reference is always without)
+    eval_every: int("[1, inf)"), // steps between held-out evaluations (and always after the last)
+  }),
 });
 
 /** The validated config, keys exactly as in the YAML (snake_case). */
@@ -219,6 +233,9 @@ export type KlConfig = Config["ppo"]["kl"];
 export type RewardShapingConfig = Config["ppo"]["reward"];
 export type PpoBugs = Config["ppo"]["bugs"];
 export type StudyConfig = Config["study"];
+export type DpoConfig = Config["dpo"];
+/** The advantage estimators of ppo.advantage; all but gae are critic-free. */
+export type AdvantageKind = Config["ppo"]["advantage"];
 
 /**
  * Special tokens the tokenizer adds beyond the 256 bytes (BOS, EOS, PAD); a BPE vocabulary must hold at least
@@ -427,6 +444,14 @@ const CROSS_CHECKS: ((c: Config) => [string, string] | undefined)[] = [
       ? ["rm.tokenizer.vocab_size", `${c.rm.tokenizer.vocab_size} is too small for a byte-level BPE; expected at least ${256 + SPECIAL_TOKENS}`]
       : undefined,
   (c) =>
+    (c.ppo.advantage === "rloo" || c.ppo.advantage === "grpo") && c.ppo.group_size < 2
+      ? ["ppo.group_size", `${c.ppo.group_size} with ppo.advantage = ${c.ppo.advantage}; expected at least 2 (the baseline of a sample is the other samples of its prompt)`]
+      : undefined,
+  (c) =>
+    c.ppo.rollout_batch % c.ppo.group_size !== 0
+      ? ["ppo.group_size", `${c.ppo.group_size} does not divide ppo.rollout_batch = ${c.ppo.rollout_batch}; each of rollout_batch / group_size prompts is sampled group_size times`]
+      : undefined,
+  (c) =>
     c.ppo.minibatches > c.ppo.rollout_batch
       ? ["ppo.minibatches", `${c.ppo.minibatches} minibatches cannot be cut from ppo.rollout_batch = ${c.ppo.rollout_batch} rollouts`]
       : undefined,
@@ -503,7 +528,8 @@ export function describeConfig(cfg: Config): string {
       `sft ${cfg.sft.steps} steps x ${cfg.sft.batch_size} (lr ${cfg.sft.lr})`,
     `  rm ${cfg.rm.prompts} prompts x ${cfg.rm.completions_per_prompt} completions, labeller beta ${cfg.rm.labeller_beta}, ${cfg.rm.epochs} epochs`,
     `  ppo ${p.iterations} iterations x ${p.rollout_batch} prompts x ${p.max_new_tokens} tokens, lr ${p.lr}, ${p.epochs} epochs x ${p.minibatches} minibatches, ` +
-      `KL ${p.kl.estimator} coef ${p.kl.coef}${p.kl.adaptive ? ` adaptive (target ${p.kl.target})` : ""}, critic ${p.critic}`,
+      `KL ${p.kl.estimator} coef ${p.kl.coef}${p.kl.adaptive ? ` adaptive (target ${p.kl.target})` : ""}, ` +
+      (p.advantage === "gae" ? `critic ${p.critic}` : `advantage ${p.advantage} (no critic)`) + (p.group_size > 1 ? `, ${p.group_size} samples a prompt` : ""),
   ].join("\n");
 }
 
@@ -537,12 +563,24 @@ function hashedRm(rm: RmConfig): unknown {
 }
 
 /**
+ * The ppo section as hashed: the critic-free keys (advantage, group_size, advantage_eps, kl.loss_estimator) came
+ * after PPO checkpoints were first saved and change nothing under gae with one sample per prompt, so there they are
+ * left out, and checkpoints trained before those keys existed stay valid.
+ */
+function hashedPpo(p: PpoConfig): unknown {
+  if (p.advantage !== "gae" || p.group_size !== 1) return p;
+  const { advantage: _a, group_size: _g, advantage_eps: _e, ...rest } = p;
+  const { loss_estimator: _l, ...kl } = p.kl;
+  return { ...rest, kl };
+}
+
+/**
  * A short hash (16 hex digits of SHA-256) of the seed and the listed sections. A stage saves it with its
  * checkpoint and retrains when it differs; name and paths are left out so moving outputs keeps checkpoints valid.
  */
 export function stageConfigHash(cfg: Config, sections: readonly SectionName[]): string {
   const picked: Record<string, unknown> = { seed: cfg.seed };
-  for (const s of sections) picked[s] = s === "rm" ? hashedRm(cfg.rm) : cfg[s];
+  for (const s of sections) picked[s] = s === "rm" ? hashedRm(cfg.rm) : s === "ppo" ? hashedPpo(cfg.ppo) : cfg[s];
   return crypto.createHash("sha256").update(stableStringify(picked)).digest("hex").slice(0, 16);
 }
 

@@ -2,7 +2,9 @@
 //
 //   1. experience   teacher-forced passes over the sampled tokens, no gradient, dropout off:
 //                   old log-probs and values (policy / critic), reference log-probs (frozen SFT), token entropies
-//   2. buffer       per-token KL -> shaped reward (score at the last real token) -> GAE -> (whitened) advantages
+//   2. buffer       per-token KL -> shaped reward (score at the last real token) -> GAE -> (whitened) advantages;
+//                   or, critic-free (ppo.advantage rloo | grpo | reinforce_pp), one advantage per response from the
+//                   scores of the other responses (lib/advantages.ts), on every one of its real tokens
 //   3. update       `epochs` passes over the buffer, each cut into `minibatches` by a seeded shuffle; per minibatch
 //                     loss = L_clip + vf_coef * L_V - ent_coef * H,  global-norm clipping, one AdamW step
 //                   optionally stopping early when a minibatch's approx-KL exceeds ppo.early_stop_kl.
@@ -12,7 +14,8 @@
 // Log-probs for the ratio, the KL and the reference are all taken at the sampling temperature (scoreResponses
 // divides the logits by it), as TRL does: otherwise KL and ratio compare two different distributions.
 import * as tf from "@tensorflow/tfjs";
-import type { PpoBugs, PpoConfig } from "./config";
+import { grpoAdvantages, reinforcePlusPlusAdvantages, rlooAdvantages } from "./advantages";
+import type { AdvantageKind, PpoBugs, PpoConfig } from "./config";
 import { gae } from "./gae";
 import { klPerToken, sequenceKl, shapedRewards } from "./kl";
 import type { GPT } from "./model";
@@ -32,11 +35,23 @@ export type Tokens = Pick<Rollout, "queries" | "queryMask" | "responses" | "mask
  *   the reward model as TRL does: it already knows what a good response looks like.
  * - ref: the frozen SFT policy, the anchor of the KL penalty. It is a clone made once and never written to
  *   (overwriting it with the policy from time to time would silently remove the penalty).
+ * Critic-free methods (ppo.advantage rloo, grpo, reinforce_pp) have no value function at all: critic null and a
+ * policy without a value head (makeActorCritic(sft, "none")).
  */
 export interface ActorCritic {
   policy: GPT;
   critic: GPT | null;
   ref: GPT;
+}
+
+/** Whether an advantage estimator needs a value function: only GAE does; the others baseline with other samples. */
+export function usesCritic(advantage: AdvantageKind): boolean {
+  return advantage === "gae";
+}
+
+/** The actor-critic has a value function: a separate critic, or a value head on the policy (shared). */
+export function hasValueFunction(ac: ActorCritic): boolean {
+  return ac.critic !== null || ac.policy.head === "value";
 }
 
 /** The variables the PPO optimiser updates: the policy (with its value head) and a separate critic if any. */
@@ -49,8 +64,11 @@ export function trainableVariables(ac: ActorCritic): tf.Variable[] {
  * is not modified; the caller keeps ownership of it and of the reward model.
  * The value head starts at zero (V = 0 everywhere), so the first advantages are the plain rewards-to-go and the
  * value head's first gradients cannot kick the shared trunk with noise from a random head.
+ * critic "none" (critic-free advantages): no value head and no critic are built at all, which saves the critic's
+ * forward and backward passes (half the update's cost with a separate critic) and its optimiser state.
  */
-export function makeActorCritic(sft: GPT, critic: PpoConfig["critic"], rewardModel?: GPT | null, bugs?: Partial<PpoBugs>): ActorCritic {
+export function makeActorCritic(sft: GPT, critic: PpoConfig["critic"] | "none", rewardModel?: GPT | null, bugs?: Partial<PpoBugs>): ActorCritic {
+  if (critic === "none") return { policy: sft.clone({ head: "none", trainable: true }), critic: null, ref: sft.clone({ head: "none", trainable: false }) };
   const policy = sft.clone({ head: "value", trainable: true });
   // bugs.value_head_random keeps the head's random init (std 1/sqrt(d+1)): V ~ +-1 noise before any data
   if (!bugs?.value_head_random) for (const [name, v] of policy.namedVariables()) if (name.startsWith("value_head.")) tf.tidy(() => v.assign(tf.zerosLike(v)));
@@ -76,12 +94,15 @@ export function disposeActorCritic(ac: ActorCritic): void {
   ac.critic?.dispose();
 }
 
-/** Logits ([B,T,V], already / temperature), log-probs of the sampled tokens and values, for the policy and critic. */
+/**
+ * Logits ([B,T,V], already / temperature), log-probs of the sampled tokens and values, for the policy and critic.
+ * Without a value function (critic-free) the values are zeros: nothing reads them.
+ */
 function policyAndValues(ac: ActorCritic, t: Tokens, temperature: number, training: boolean): { logits: tf.Tensor3D; logprobs: tf.Tensor2D; values: tf.Tensor2D } {
   const out = scoreResponses(ac.policy, t, { temperature, training });
   const values = ac.critic
     ? ac.critic.scalar(scoreResponses(ac.critic, t, { temperature, training }).hidden)
-    : ac.policy.scalar(out.hidden);
+    : ac.policy.head === "value" ? ac.policy.scalar(out.hidden) : tf.zerosLike(out.logprobs);
   return { logits: out.logits, logprobs: out.logprobs, values };
 }
 
@@ -148,6 +169,14 @@ export interface BufferOptions {
   whitenAdvantages: boolean;
   /** config ppo.bugs: whiten_adds_mean and unmasked_advantages act here */
   bugs?: Partial<PpoBugs>;
+  /** config ppo.advantage (default gae). The critic-free ones ignore gamma, lam, whitenAdvantages and the bugs. */
+  advantage?: AdvantageKind;
+  /** config ppo.group_size (default 1): rows come in consecutive groups of this many samples of one prompt. */
+  groupSize?: number;
+  /** config ppo.advantage_eps (default 1e-4): GRPO's and REINFORCE++'s eps. */
+  advantageEps?: number;
+  /** config ppo.kl.loss_estimator (default k3): GRPO's per-token KL term in the loss. */
+  lossEstimator?: PpoConfig["kl"]["loss_estimator"];
 }
 
 /** Step 2's result: everything the minibatch epochs read. All [B,T] except scores. */
@@ -155,8 +184,12 @@ export interface RolloutBuffer extends Experience {
   scores: tf.Tensor1D; // post-processed score per row (what is added at the last real token)
   kl: tf.Tensor2D; // per-token KL estimate vs the reference, 0 at padding
   rewards: tf.Tensor2D; // shaped: -beta * kl_t, + score at the last real token
-  advantages: tf.Tensor2D; // GAE, whitened over real tokens when asked (mean not added back)
-  returns: tf.Tensor2D; // GAE advantages (before whitening) + old values: the value head's target
+  advantages: tf.Tensor2D; // GAE, whitened over real tokens when asked (mean not added back); critic-free: the response's advantage on each real token
+  returns: tf.Tensor2D; // GAE advantages (before whitening) + old values: the value head's target; critic-free: 0
+  /** false for critic-free advantages: no value loss, value metrics NaN */
+  valued: boolean;
+  /** GRPO: the KL enters the loss as coef * maskedMean(estimator(logp, ref)) instead of the reward; null otherwise */
+  klLoss: { coef: number; estimator: PpoConfig["kl"]["loss_estimator"] } | null;
 }
 
 /**
@@ -166,6 +199,15 @@ export interface RolloutBuffer extends Experience {
 export function buildBuffer(exp: Experience, scores: tf.Tensor1D, o: BufferOptions): RolloutBuffer {
   const mask = exp.tokens.mask;
   const kl = tf.tidy(() => tf.mul(klPerToken(exp.logprobs, exp.refLogprobs, o.estimator), mask) as tf.Tensor2D);
+  if ((o.advantage ?? "gae") !== "gae") {
+    try {
+      const cf = criticFreeAdvantages(kl, scores, mask, o);
+      return { ...exp, scores: scores.clone(), kl, ...cf };
+    } catch (e) {
+      kl.dispose();
+      throw e;
+    }
+  }
   const rewards = shapedRewards(kl, scores, mask, o.klCoef);
   const g = gae(rewards, exp.values, mask, o.gamma, o.lam);
   let advantages = g.advantages;
@@ -176,7 +218,36 @@ export function buildBuffer(exp: Experience, scores: tf.Tensor1D, o: BufferOptio
     if (over !== mask) over.dispose();
     g.advantages.dispose();
   }
-  return { ...exp, scores: scores.clone(), kl, rewards, advantages, returns: g.returns };
+  return { ...exp, scores: scores.clone(), kl, rewards, advantages, returns: g.returns, valued: true, klLoss: null };
+}
+
+/**
+ * The critic-free buffer (TRL's RLOOTrainer and GRPOTrainer, OpenRLHF's reinforce++):
+ *   sequence reward  R = score - beta * sum_t kl_t   (rloo, reinforce_pp: the KL folded into the reward, kl.estimator)
+ *                    R = score                        (grpo: the KL is a per-token term of the loss, kl.loss_estimator)
+ *   advantage        A = rloo / grpo over each prompt's group of samples, reinforce_pp over the batch
+ * A sits on every real token of its response (0 at padding). No per-token whitening: each method has its own
+ * normalisation (GRPO's and REINFORCE++'s by a std; RLOO none, as Ahmadian et al. 2024).
+ */
+function criticFreeAdvantages(kl: tf.Tensor2D, scores: tf.Tensor1D, mask: tf.Tensor2D, o: BufferOptions): Pick<RolloutBuffer, "rewards" | "advantages" | "returns" | "valued" | "klLoss"> {
+  const method = o.advantage!;
+  const k = o.groupSize ?? 1;
+  const B = scores.shape[0];
+  if (B % k !== 0) throw new Error(`buildBuffer: ${B} rows cannot be cut into groups of ppo.group_size = ${k} samples of one prompt`);
+  const eps = o.advantageEps ?? 1e-4;
+  const klInLoss = method === "grpo";
+  const t = tf.tidy(() => {
+    const seqReward = klInLoss ? scores : (tf.sub(scores, tf.mul(o.klCoef, sequenceKl(kl, mask))) as tf.Tensor1D);
+    const grouped = tf.reshape(seqReward, [B / k, k]) as tf.Tensor2D;
+    const a = method === "rloo" ? rlooAdvantages(grouped) : method === "grpo" ? grpoAdvantages(grouped, eps) : reinforcePlusPlusAdvantages(seqReward, eps);
+    return {
+      // per-token view of the same reward, for the notebooks' plots: score at the last token, -beta kl_t where the reward holds it
+      rewards: shapedRewards(kl, scores, mask, klInLoss ? 0 : o.klCoef),
+      advantages: tf.mul(tf.reshape(a, [B, 1]), mask) as tf.Tensor2D,
+      returns: tf.zerosLike(mask) as tf.Tensor2D,
+    };
+  });
+  return { ...t, valued: false, klLoss: klInLoss && o.klCoef > 0 ? { coef: o.klCoef, estimator: o.lossEstimator ?? "k3" } : null };
 }
 
 export function disposeBuffer(b: RolloutBuffer): void {
@@ -192,7 +263,7 @@ export function bufferStats(b: RolloutBuffer, klCoef: number): Record<string, nu
     const klMean = tf.mean(seqKl).dataSync()[0];
     const score = tf.mean(b.scores).dataSync()[0];
     const entropy = tf.mean(tf.sum(tf.mul(b.entropy, mask), 1)).dataSync()[0];
-    const ev = explainedVariance(b.values, b.returns, mask).dataSync()[0];
+    const ev = b.valued ? explainedVariance(b.values, b.returns, mask).dataSync()[0] : NaN; // no critic: nothing to explain
     const nonScore = -klCoef * klMean; // mean over rows of sum_t (-beta * kl_t)
     return {
       "objective/kl": klMean,
@@ -202,7 +273,7 @@ export function bufferStats(b: RolloutBuffer, klCoef: number): Record<string, nu
       "objective/scores": score,
       "val/explained_variance": ev,
       "val/advantage_std": Math.sqrt(maskedVar(b.advantages, mask).dataSync()[0]),
-      "val/return_mean": maskedMean(b.returns, mask).dataSync()[0],
+      "val/return_mean": b.valued ? maskedMean(b.returns, mask).dataSync()[0] : NaN,
     };
   });
 }
@@ -243,6 +314,7 @@ function minibatch(b: RolloutBuffer, idx: number[]) {
         mask: cols(b.tokens.mask),
       },
       logprobs: cols(b.logprobs),
+      refLogprobs: cols(b.refLogprobs),
       values: cols(b.values),
       advantages: cols(b.advantages),
       returns: cols(b.returns),
@@ -281,9 +353,12 @@ export function ppoUpdate(ac: ActorCritic, buf: RolloutBuffer, opt: AdamW, c: Up
         const pv = policyAndValues(ac, mb.tokens, c.temperature, c.dropout);
         const mask = mb.tokens.mask;
         const pg = ppoPolicyLoss(pv.logprobs, mb.logprobs, mb.advantages, mask, c.clip_eps);
-        const vf = valueLoss(pv.values, mb.values, mb.returns, mask, c.value_clip);
+        // critic-free: no value loss at all; its metrics are NaN (not measured), not 0 (which would read as a perfect fit)
+        const vf = buf.valued ? valueLoss(pv.values, mb.values, mb.returns, mask, c.value_clip) : { loss: tf.scalar(NaN), clipfrac: tf.scalar(NaN) };
         const ent = maskedEntropy(pv.logits, mask);
-        let loss = tf.add(pg.loss, tf.mul(c.vf_coef, vf.loss));
+        let loss: tf.Tensor = buf.valued ? tf.add(pg.loss, tf.mul(c.vf_coef, vf.loss)) : tf.clone(pg.loss); // a copy: pg.loss is kept for the metrics below, the loss is disposed by trainStep
+        // GRPO: beta * the per-token KL to the reference, averaged over real tokens like the clipped term (Shao et al. 2024, eq. 3)
+        if (buf.klLoss) loss = tf.add(loss, tf.mul(buf.klLoss.coef, maskedMean(klPerToken(pv.logprobs, mb.refLogprobs, buf.klLoss.estimator), mask)));
         if (c.ent_coef > 0) loss = tf.sub(loss, tf.mul(c.ent_coef, ent));
         const ratio = tf.exp(tf.sub(pv.logprobs, mb.logprobs));
         // variableGrads disposes everything made here except the loss: keep what we read afterwards.
@@ -297,7 +372,7 @@ export function ppoUpdate(ac: ActorCritic, buf: RolloutBuffer, opt: AdamW, c: Up
         tf.dispose(diag);
         throw e;
       } finally {
-        tf.dispose([mb.tokens.queries, mb.tokens.queryMask, mb.tokens.responses, mb.tokens.mask, mb.logprobs, mb.values, mb.advantages, mb.returns]);
+        tf.dispose([mb.tokens.queries, mb.tokens.queryMask, mb.tokens.responses, mb.tokens.mask, mb.logprobs, mb.refLogprobs, mb.values, mb.advantages, mb.returns]);
       }
       const [approxKl, clipfrac, ent, pgLoss, vfLoss, vfClip, ratioMean, ratioVar] = diag.map((t) => t.dataSync()[0]);
       tf.dispose(diag);
@@ -351,8 +426,8 @@ export function inspectBuffer(ac: ActorCritic, buf: RolloutBuffer, c: Pick<Updat
     const t = buf.tokens;
     const pv = policyAndValues(ac, t, c.temperature, false);
     const pg = ppoPolicyLoss(pv.logprobs, buf.logprobs, buf.advantages, t.mask, c.clip_eps);
-    const vf = valueLoss(pv.values, buf.values, buf.returns, t.mask, c.value_clip);
-    const ev = explainedVariance(pv.values, buf.returns, t.mask);
+    const vf = buf.valued ? valueLoss(pv.values, buf.values, buf.returns, t.mask, c.value_clip) : { loss: tf.scalar(NaN) };
+    const ev = buf.valued ? explainedVariance(pv.values, buf.returns, t.mask) : tf.scalar(NaN);
     const r = tf.exp(tf.sub(pv.logprobs, buf.logprobs)).dataSync();
     const m = t.mask.dataSync();
     const ratios: number[] = [];

@@ -7,6 +7,8 @@
 //         gold score g = VADER(prompt + response)                             logged only: the policy never sees it
 //     --> post-processed score: normalise with the SFT score stats, missing-EOS penalty, squash, clip (ppo.reward)
 //     --> per-token KL vs the reference --> shaped reward --> GAE --> whitened advantages
+//         (critic-free, ppo.advantage rloo | grpo | reinforce_pp: a sequence reward per response --> one advantage per
+//          response from the other responses' rewards, on all its tokens; ppo.group_size samples per prompt)
 //     --> epochs x minibatches of the clipped update (lib/ppo_update.ts)
 //     --> one metrics row with TRL's names, the KL controller updated with the batch's KL
 // Every ppo.eval_every iterations, and once for the SFT model before training, the held-out evaluation.
@@ -28,9 +30,11 @@ import {
   buildBuffer,
   collectExperience,
   disposeBuffer,
+  hasValueFunction,
   makeActorCritic,
   ppoUpdate,
   trainableVariables,
+  usesCritic,
 } from "./ppo_update";
 import { reviewPrompts } from "./preferences";
 import { checkpointDir, checkpointMismatch, loadStage, type StageResult, stageRecord } from "./pretrain";
@@ -117,7 +121,10 @@ export interface TrainerSetup {
   reward: RewardFns;
   /** Mean and std of the raw proxy score on SFT samples; needed when ppo.reward.normalize is true. */
   scoreStats?: ScoreStats;
-  /** Training prompts, used in order (cycling): iteration i takes rows i*B .. i*B+B-1. */
+  /**
+   * Training prompts, used in order (cycling): iteration i takes the next B / k of them (B = ppo.rollout_batch,
+   * k = ppo.group_size), each repeated k times in consecutive rows (k = 1: rows i*B .. i*B+B-1).
+   */
   prompts: string[];
   seed: number;
 }
@@ -136,6 +143,7 @@ export class PpoTrainer {
     const p = setup.ppo;
     if (p.reward.normalize && !setup.scoreStats) throw new Error("PpoTrainer: ppo.reward.normalize is true but no score stats were given");
     if (setup.prompts.length === 0) throw new Error("PpoTrainer: no training prompts");
+    checkAdvantageSetup(p, setup.ac);
     this.klController = klControllerFromConfig(p.kl);
     this.opt = new AdamW(trainableVariables(setup.ac), { weightDecay: p.weight_decay });
     const rng = new Rng(setup.seed).fork("ppo");
@@ -143,10 +151,11 @@ export class PpoTrainer {
     this.minibatchRng = rng.fork("minibatches");
   }
 
-  /** The prompts of iteration i. */
+  /** The prompts of iteration i: rollout_batch / group_size distinct ones, each group_size times in a row. */
   promptsAt(i: number): string[] {
     const { prompts, ppo } = this.setup;
-    return Array.from({ length: ppo.rollout_batch }, (_, j) => prompts[(i * ppo.rollout_batch + j) % prompts.length]);
+    const k = ppo.group_size, n = ppo.rollout_batch / k;
+    return Array.from({ length: ppo.rollout_batch }, (_, r) => prompts[(i * n + Math.floor(r / k)) % prompts.length]);
   }
 
   /** One iteration: rollout, scores, buffer, update. Logs and returns the metrics row (step = iterations done, 1-based). */
@@ -195,6 +204,10 @@ export class PpoTrainer {
         lam: ppo.lam,
         whitenAdvantages: ppo.whiten_advantages,
         bugs,
+        advantage: ppo.advantage,
+        groupSize: ppo.group_size,
+        advantageEps: ppo.advantage_eps,
+        lossEstimator: ppo.kl.loss_estimator,
       });
     } catch (e) {
       if (exp) tf.dispose([exp.tokens.queries, exp.tokens.queryMask, exp.tokens.responses, exp.tokens.mask, exp.logprobs, exp.refLogprobs, exp.values, exp.entropy]);
@@ -239,6 +252,27 @@ export class PpoTrainer {
 
   dispose(): void {
     this.opt.dispose();
+  }
+}
+
+/**
+ * The advantage estimator and the networks must agree: GAE needs a value function, the critic-free estimators must
+ * not have one (it would cost a forward and backward pass for nothing). Also checks ppo.group_size, for a ppo
+ * section built in code rather than validated from a file.
+ */
+export function checkAdvantageSetup(p: PpoConfig, ac: ActorCritic): void {
+  const k = p.group_size;
+  if (!(Number.isInteger(k) && k >= 1)) throw new Error(`PpoTrainer: ppo.group_size must be an integer >= 1, got ${k}`);
+  if (p.rollout_batch % k !== 0) throw new Error(`PpoTrainer: ppo.group_size = ${k} does not divide ppo.rollout_batch = ${p.rollout_batch}`);
+  if ((p.advantage === "rloo" || p.advantage === "grpo") && k < 2) {
+    throw new Error(`PpoTrainer: ppo.advantage = ${p.advantage} needs ppo.group_size >= 2 (the baseline is the prompt's other samples), got ${k}`);
+  }
+  if (usesCritic(p.advantage) && !hasValueFunction(ac)) {
+    throw new Error(`PpoTrainer: ppo.advantage = gae needs a value function; build the actor-critic with makeActorCritic(sft, ppo.critic, ...)`);
+  }
+  if (!usesCritic(p.advantage) && hasValueFunction(ac)) {
+    throw new Error(`PpoTrainer: ppo.advantage = ${p.advantage} uses no critic, but the actor-critic has a value function; ` +
+      `build it with makeActorCritic(sft, "none")`);
   }
 }
 
@@ -396,7 +430,8 @@ export function trainPrompts(cfg: Config): string[] {
   return reviewPrompts(n, new Rng(cfg.seed).fork("ppo-train-prompts"), cfg.sft.prompt_words_min, cfg.sft.prompt_words_max, "train");
 }
 
-function evalOptions(cfg: Config): EvalOptions {
+/** The held-out evaluation's sampling: ppo's max_new_tokens, temperature, top-k, top-p and a seed of its own (PPO and DPO share it). */
+export function evalOptions(cfg: Config): EvalOptions {
   const p = cfg.ppo;
   return { maxNewTokens: p.max_new_tokens, temperature: p.temperature, topK: p.top_k, topP: p.top_p, seed: new Rng(cfg.seed).fork("ppo-eval").seed, batch: Math.max(p.rollout_batch, 16) };
 }
@@ -411,9 +446,10 @@ export async function trainPpo(cfg: Config, inputs: PpoInputs, opts: RunPpoOptio
   const log = opts.log ?? ((l: string) => console.log(l));
   const p = cfg.ppo;
   const t0 = performance.now();
-  // A reward model with its own tokenizer is scored through text, and cannot seed the critic: the SFT model does
+  // A reward model with its own tokenizer is scored through text, and cannot seed the critic: the SFT model does.
+  // Critic-free advantages build no critic and no value head (ppo.critic is then unused).
   const own = !!inputs.rmTokenizer && !sameTokenizer(inputs.rmTokenizer, inputs.tok);
-  const ac = makeActorCritic(inputs.sft, p.critic, own ? inputs.sft : inputs.rm, p.bugs);
+  const ac = makeActorCritic(inputs.sft, usesCritic(p.advantage) ? p.critic : "none", own ? inputs.sft : inputs.rm, p.bugs);
   const reward = own ? textRewardFns({ model: inputs.rm, tok: inputs.rmTokenizer! }, inputs.tok) : rewardModelFns(inputs.rm);
   const stats = inputs.scoreStats ?? (p.reward.normalize ? ppoScoreStats(cfg, ac.ref, inputs.tok, reward) : undefined);
   if (stats && !inputs.scoreStats) log(`ppo: reward normalisation on SFT samples at temperature ${p.temperature}: mean ${stats.mean.toFixed(4)}, std ${stats.std.toFixed(4)}`);
