@@ -208,6 +208,13 @@ export const SCHEMA = section({
     kl_coefs: numList("[0, inf)", 1),
     own_rm_kl_coefs: numList("[0, inf)", 0),
   }),
+  // Beyond PPO (lib/compare.ts, notebook 10): the RL methods at one KL coefficient, DPO at several betas.
+  compare: section({
+    kl_coef: num("[0, inf)"),
+    group_size: int("[2, 64]"),
+    seeds: intList("[0, 4294967295]", 1),
+    dpo_betas: numList("(0, inf)", 1),
+  }),
   dpo: section({
     beta: num("(0, inf)"), // the strength of the implicit KL anchor to the SFT reference (Rafailov et al. 2023)
     epochs: int("[1, inf)"),

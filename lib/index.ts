@@ -25,3 +25,4 @@ export * from "./best_of_n";
 export * from "./reward_text";
 export * from "./study";
 export * from "./dpo";
+export * from "./compare";

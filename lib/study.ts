@@ -104,7 +104,7 @@ function standardError(xs: number[]): number {
   return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1) / xs.length);
 }
 
-function evalPoint(method: FrontierPoint["method"], rm: string, setting: string, step: number, e: EvalResult): FrontierPoint {
+export function evalPoint(method: FrontierPoint["method"], rm: string, setting: string, step: number, e: EvalResult): FrontierPoint {
   return { method, rm, setting, step, kl: e.kl, d: Math.sqrt(Math.max(e.kl, 0)), gold: e.gold, gold_se: standardError(e.golds), proxy: e.proxy, length: e.length, distinct2: e.distinct2 };
 }
 

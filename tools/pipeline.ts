@@ -15,7 +15,7 @@ import { progressLine, setProgress } from "../lib/progress";
 import { setResume, StageError } from "../lib/resume";
 
 interface StageDef {
-  name: "pretrain" | "sft" | "rm" | "ppo" | "study";
+  name: "pretrain" | "sft" | "rm" | "ppo" | "study" | "compare";
   module: string; // under lib/
   fn: string; // exported (cfg: Config) => Promise<unknown>
   /** part of --stage all (the course's own stages); the studies run only when named */
@@ -29,13 +29,15 @@ const STAGES: StageDef[] = [
   { name: "rm", inAll: true, module: "reward", fn: "ensureRewardModel" },
   { name: "ppo", inAll: true, module: "rlhf", fn: "runPpo" },
   { name: "study", inAll: false, module: "study", fn: "runStudy" }, // the over-optimisation study (notebook 09); keeps finished runs
+  { name: "compare", inAll: false, module: "compare", fn: "runCompare" }, // PPO, GRPO, RLOO, REINFORCE++, DPO (notebook 10)
 ];
 
 const USAGE = `usage: npm run pipeline -- [--stage <${STAGES.map((s) => s.name).join("|")}|all>] [--config <file>] [--resume]
   --stage   the stage to run; earlier stages are loaded from their checkpoints or trained first. Default: all
             (pretrain, sft, rm, ppo).
             study: the over-optimisation study of notebook 09 (best-of-n, a PPO KL sweep, two reward models); it
-            keeps each finished PPO run, so running it again trains only what is missing
+            keeps each finished PPO run, so running it again trains only what is missing.
+            compare: PPO, GRPO, RLOO, REINFORCE++ and DPO on the study's prompts (notebook 10); keeps finished runs
   --config  a YAML config (default: $RLHF_CONFIG, else config/course.yaml); config/smoke.yaml runs in seconds
   --resume  continue each stage that trains from its resumable checkpoint (<checkpoints>/resume/<stage>/, saved
             every checkpoint_every steps) instead of step 0; without one it starts from step 0 and says so
