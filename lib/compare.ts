@@ -21,7 +21,8 @@ import { checkpointMismatch } from "./pretrain";
 import { ensureRewardModel } from "./reward";
 import { type EvalResult, rewardModelFns, trainPpo } from "./rlhf";
 import { ensureSft } from "./sft";
-import { evalPoint, type FrontierPoint, sweepConfig } from "./study";
+import { evalPoint, type FrontierPoint, type StudyResult, sweepConfig } from "./study";
+import type { Figure } from "./viz";
 
 export type CompareMethod = "ppo" | "grpo" | "rloo" | "reinforce_pp" | "dpo";
 
@@ -113,9 +114,10 @@ export async function runCompare(cfg: Config, opts: CompareOptions = {}): Promis
     plan.push(["reinforce_pp", c.seeds[0]]);
     for (const [method, seed] of plan) {
       const v = methodConfig(cfg, method, seed);
-      const kept = keptRun(v) ?? (method === "ppo" && seed === cfg.seed ? studyRun(cfg) : undefined);
+      const fromStudy = method === "ppo" && seed === cfg.seed && !keptRun(v) ? studyRun(cfg) : undefined;
+      const kept = keptRun(v) ?? fromStudy;
       if (kept) {
-        log(`compare: ${method} seed ${seed}: kept the finished run in ${v.paths.runs}`);
+        log(`compare: ${method} seed ${seed}: ${fromStudy ? `the study's run at ppo.kl.coef ${c.kl_coef}` : `kept the finished run in ${v.paths.runs}`}`);
         runs.push(kept);
         continue;
       }
@@ -228,4 +230,37 @@ export function compareTable(r: CompareResult): string {
       `${x.kl.toFixed(2).padStart(5)}  ${x.length.toFixed(1).padStart(6)}  ${x.distinct2.toFixed(3).padStart(10)}  ${x.seconds.toFixed(0).padStart(7)}  ${String(x.samples).padStart(13)}`);
   }
   return lines.join("\n");
+}
+
+const METHOD_COLORS: Record<string, string> = { ppo: "#1f77b4", grpo: "#ff7f0e", rloo: "#2ca02c", reinforce_pp: "#9467bd", dpo: "#d62728" };
+
+/**
+ * Every method's held-out evaluations on the study's frontier: gold against d = sqrt(KL), one line per run (seeds
+ * after the first dashed), with the study's best-of-n and PPO KL sweep (course reward model) as grey references.
+ */
+export function compareFigure(study: StudyResult | undefined, r: CompareResult): Figure {
+  const data: Figure["data"] = [];
+  if (study) {
+    const bon = study.points.filter((p) => p.method === "bon" && p.rm === "course");
+    data.push({ type: "scatter", mode: "lines+markers", name: "best-of-n (study)", x: bon.map((p) => p.d), y: bon.map((p) => p.gold), line: { color: "#999", dash: "dot", width: 3 }, marker: { size: 5 } });
+    const sweep = study.points.filter((p) => p.method === "ppo" && p.rm === "course");
+    data.push({ type: "scatter", mode: "markers", name: "PPO KL sweep (study)", x: sweep.map((p) => p.d), y: sweep.map((p) => p.gold), marker: { color: "#bbb", size: 6 } });
+  }
+  const seen = new Set<string>();
+  for (const run of r.runs) {
+    const first = !seen.has(run.method);
+    seen.add(run.method);
+    const name = run.method === "dpo" ? `DPO ${run.setting}` : `${run.method.toUpperCase().replace("REINFORCE_PP", "REINFORCE++")} ${run.setting}`;
+    data.push({ type: "scatter", mode: "lines+markers", name, x: run.points.map((p) => p.d), y: run.points.map((p) => p.gold),
+      line: { color: METHOD_COLORS[run.method] ?? "#555", dash: first ? "solid" : "dash", width: 2 }, marker: { size: 5 } });
+  }
+  return {
+    data,
+    layout: {
+      title: { text: "PPO, GRPO, RLOO, REINFORCE++ and DPO on the over-optimisation frontier" },
+      xaxis: { title: { text: "d = sqrt(KL(policy || SFT)), nats^1/2" } },
+      yaxis: { title: { text: "gold score (VADER), held-out prompts" } },
+      height: 500,
+    },
+  };
 }
