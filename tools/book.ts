@@ -1039,7 +1039,8 @@ async function main(): Promise<number> {
   };
   try {
     const s = await build(opts);
-    const out = path.relative(ROOT, path.resolve(ROOT, opts.out)) || ".";
+    const abs = path.resolve(ROOT, opts.out);
+    const out = abs.startsWith(ROOT + path.sep) ? path.relative(ROOT, abs) : abs;
     console.log(
       `book: ${s.pages} pages (${s.notebooks} notebooks), ${s.charts} charts, ${s.equations} equations, ${s.exercises} folded solutions; ` +
         `${(s.bytes / 1e6).toFixed(1)} MB in ${out}/ (${s.seconds.toFixed(1)} s). Open ${out}/index.html`,

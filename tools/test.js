@@ -179,7 +179,7 @@ async function main() {
     );
     let p = code === 0 ? 1 : 0;
     let f = code === 0 ? 0 : 1;
-    let note = ranHere ? "built from step 5's notebooks" : "notebooks executed by the book";
+    let note = ranHere ? "built from step 5's executed notebooks" : "notebooks executed (or reused) by the book";
     const chromium = findChromium();
     if (code === 0 && !chromium) {
       console.log("browser check skipped: no chromium (install it: apt-get install -y chromium; .ci/run does)");
