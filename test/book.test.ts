@@ -196,6 +196,7 @@ describe("order and numbering", () => {
   });
   it("terminal text: colour codes dropped, a carriage return overwrites its line", () => {
     assert.equal(terminalText("\x1b[31mred\x1b[0m\nstep 1\rstep 2\rstep 3\ndone"), "red\nstep 3\ndone");
+    assert.equal(terminalText("kept\r\n\r"), "kept\n");
   });
   it("the README's course table gives each notebook's description", () => {
     const d = readmeDescriptions("| notebook | what |\n|---|---|\n| `06_gae` | TD errors, GAE |\n| `08b_debugging_ppo` | bugs |\n");

@@ -373,7 +373,7 @@ export function terminalText(s: string): string {
   return s
     .replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "")
     .split("\n")
-    .map((l) => l.split("\r").filter((p, i, a) => p !== "" || i === a.length - 1).pop() ?? "")
+    .map((l) => l.split("\r").filter((p) => p !== "").pop() ?? "")
     .join("\n");
 }
 
