@@ -6,7 +6,11 @@
 //   4. the committed notebooks: generated from their sources, no outputs committed (tools/nb.js check)
 //   5. every notebooks/*.ipynb executed with RLHF_CONFIG=config/smoke.yaml (tools/run-notebooks.js; each counts)
 //   6. the browser test (tools/browser-test.ts) when chromium is installed, else "skipped: no chromium"
-// Options: --skip-setup, --only=<typecheck|unit|nbcheck|notebooks|browser>[,...], and notebook paths to run only those.
+//   7. the book: `npm run book` of 00_setup and 06_gae on config/smoke.yaml into runs/book-smoke/site (from the
+//      executed copies of step 5 when it ran them, else it executes them), then every page of it in headless chromium
+//      (tools/book-test.ts: offline, charts drawn, no raw TeX, links resolve; each page counts) when chromium is
+//      installed, else "browser check skipped: no chromium"
+// Options: --skip-setup, --only=<typecheck|unit|nbcheck|notebooks|browser|book>[,...], and notebook paths to run only those.
 // Exit status: 0 when nothing failed.
 "use strict";
 
@@ -15,7 +19,7 @@ const path = require("path");
 const cp = require("child_process");
 
 const ROOT = path.resolve(__dirname, "..");
-const USAGE = `usage: npm test -- [--skip-setup] [--only=<typecheck|unit|nbcheck|notebooks|browser>[,...]] [notebooks/<name>.ipynb ...]
+const USAGE = `usage: npm test -- [--skip-setup] [--only=<typecheck|unit|nbcheck|notebooks|browser|book>[,...]] [notebooks/<name>.ipynb ...]
   --skip-setup  do not run tools/setup.js first
   --only        run only these steps
   --help        this text
@@ -36,7 +40,8 @@ if (parsed.values.help) {
   console.log(USAGE);
   process.exit(0);
 }
-const STEPS = ["typecheck", "unit", "nbcheck", "notebooks", "browser"];
+const STEPS = ["typecheck", "unit", "nbcheck", "notebooks", "browser", "book"];
+const BOOK_NOTEBOOKS = ["00_setup", "06_gae"]; // equations, charts and exercises, in well under a minute on smoke
 const only = (parsed.values.only || "").split(",").filter(Boolean);
 const notebookArgs = parsed.positionals.filter((a) => a.endsWith(".ipynb"));
 const unknownSteps = only.filter((s) => !STEPS.includes(s));
@@ -51,6 +56,7 @@ const want = (step) => only.length === 0 || only.includes(step);
 const results = []; // {step, passed, failed, seconds, note}
 let passed = 0;
 let failed = 0;
+let notebookResults = []; // step 5's, which the book step reuses
 
 function header(title) {
   console.log(`\n=== ${title} ${"=".repeat(Math.max(0, 100 - title.length))}`);
@@ -132,6 +138,7 @@ async function main() {
     const { runNotebooks } = require("./run-notebooks.js");
     try {
       const rs = await runNotebooks([...notebookArgs, "--config", process.env.RLHF_CONFIG || "config/smoke.yaml"]);
+      notebookResults = rs;
       const f = rs.filter((r) => !r.ok).length;
       record("notebooks", rs.length - f, f, t0, rs.map((r) => `${r.name} ${r.seconds.toFixed(0)}s`).join(", "));
     } catch (e) {
@@ -154,6 +161,44 @@ async function main() {
       });
       record("browser", code === 0 ? 1 : 0, code === 0 ? 0 : 1, t0);
     }
+  }
+
+  if (want("book")) {
+    header(`book (npm run book: ${BOOK_NOTEBOOKS.join(", ")} on the smoke config, every page in headless chromium)`);
+    const t0 = Date.now();
+    const config = process.env.RLHF_CONFIG || "config/smoke.yaml";
+    // step 5 ran both versions of each notebook just now: build from those copies instead of executing them again
+    const ranHere = BOOK_NOTEBOOKS.every((n) =>
+      [false, true].every((sol) => notebookResults.some((r) => r.ok && r.name === n && r.file.includes(`${path.sep}solutions${path.sep}`) === sol)),
+    );
+    const site = path.join("runs", "book-smoke", "site");
+    const code = runInherit(
+      process.execPath,
+      ["--import", "tsx", path.join(__dirname, "book.ts"), "--notebooks", BOOK_NOTEBOOKS.join(","), "--config", config, "--out", site, ...(ranHere ? ["--from", "runs/notebooks"] : [])],
+      { timeoutMs: 10 * 60 * 1000 },
+    );
+    let p = code === 0 ? 1 : 0;
+    let f = code === 0 ? 0 : 1;
+    let note = ranHere ? "built from step 5's executed notebooks" : "notebooks executed (or reused) by the book";
+    const chromium = findChromium();
+    if (code === 0 && !chromium) {
+      console.log("browser check skipped: no chromium (install it: apt-get install -y chromium; .ci/run does)");
+      note += "; browser check skipped: no chromium";
+    } else if (code === 0) {
+      const resultsFile = path.join(ROOT, "runs", "browser", "book-results.json");
+      fs.rmSync(resultsFile, { force: true });
+      const c = runInherit(process.execPath, ["--import", "tsx", path.join(__dirname, "book-test.ts"), site], { env: { CHROMIUM_PATH: chromium }, timeoutMs: 10 * 60 * 1000 });
+      let r;
+      try {
+        r = JSON.parse(fs.readFileSync(resultsFile, "utf8"));
+      } catch {
+        r = { passed: 0, failed: 1 };
+      }
+      p += r.passed;
+      f += r.failed || (c !== 0 ? 1 : 0); // the checker itself failed: never report success
+      note += `; ${r.passed + r.failed} pages in chromium`;
+    }
+    record("book", p, f, t0, note);
   }
   finish(t00);
 }
