@@ -10,11 +10,11 @@
 //
 // The RL methods share ppo.* except the keys of `compare` (and the study's size: iterations, evaluation); the
 // headline methods (PPO, GRPO, RLOO) run once per compare.seeds. `npm run pipeline -- --stage compare` runs it; each
-// finished run is kept (its points.json records the config hash it was made with). Outputs: <runs>/compare/.
-import * as crypto from "node:crypto";
+// finished run is kept while its checkpoint's config matches. Outputs: <runs>/compare/.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { type AdvantageKind, type Config, repoPath, stableStringify, withOverrides } from "./config";
+import { readCheckpointConfig } from "./checkpoint";
+import { type AdvantageKind, type Config, hashedRm, repoPath, stableStringify, withOverrides } from "./config";
 import { trainDpo } from "./dpo";
 import { atomicWrite, readSummary, writeSummary } from "./metrics";
 import { checkpointMismatch } from "./pretrain";
@@ -66,17 +66,27 @@ function runPaths(cfg: Config, name: string): Config["paths"] {
   return { checkpoints: path.join(cfg.paths.checkpoints, "compare", name), runs: path.join(cfg.paths.runs, "compare", name) };
 }
 
-function configHash(cfg: Config): string {
-  const { name: _n, paths: _p, ...rest } = cfg;
-  return crypto.createHash("sha256").update(stableStringify(rest)).digest("hex").slice(0, 16);
-}
-
-/** A finished run's points.json when it was made with this config, else undefined. */
-function keptRun(v: Config): MethodRun | undefined {
+/**
+ * A finished run made with this config: its points.json, and its checkpoint's recorded sections equal to this
+ * config's (the PPO stage hash for the RL methods; the sections DPO records for DPO), else undefined.
+ */
+function keptRun(v: Config, method: CompareMethod): MethodRun | undefined {
   const f = path.join(repoPath(v.paths.runs), "points.json");
   if (!fs.existsSync(f)) return undefined;
-  const saved = JSON.parse(fs.readFileSync(f, "utf8")) as MethodRun & { hash: string };
-  return saved.hash === configHash(v) ? saved : undefined;
+  if (method !== "dpo" && checkpointMismatch(v, "ppo") !== "") return undefined;
+  if (method === "dpo" && !dpoCheckpointMatches(v)) return undefined;
+  return JSON.parse(fs.readFileSync(f, "utf8")) as MethodRun;
+}
+
+/** The sections a DPO checkpoint records, as they enter a comparison (the rm section as its stage hashes it). */
+function dpoSections(s: Pick<Config, "tokenizer" | "model" | "pretrain" | "sft" | "rm" | "dpo">, seed: number): string {
+  return stableStringify({ seed, tokenizer: s.tokenizer, model: s.model, pretrain: s.pretrain, sft: s.sft, rm: hashedRm(s.rm), dpo: s.dpo });
+}
+
+function dpoCheckpointMatches(v: Config): boolean {
+  const dir = path.join(repoPath(v.paths.checkpoints), "dpo");
+  const saved = readCheckpointConfig<{ seed: number; sections: Pick<Config, "tokenizer" | "model" | "pretrain" | "sft" | "rm" | "dpo"> }>(dir);
+  return !!saved?.sections && dpoSections(saved.sections, saved.seed) === dpoSections(v, v.seed);
 }
 
 /** PPO at the top-level seed is the study's run at the same coefficient, when the study kept one. */
@@ -90,7 +100,7 @@ function studyRun(cfg: Config): MethodRun | undefined {
 }
 
 function saveRun(v: Config, run: MethodRun): void {
-  atomicWrite(path.join(repoPath(v.paths.runs), "points.json"), JSON.stringify({ ...run, hash: configHash(v) }) + "\n");
+  atomicWrite(path.join(repoPath(v.paths.runs), "points.json"), JSON.stringify(run) + "\n");
 }
 
 export interface CompareOptions {
@@ -114,8 +124,8 @@ export async function runCompare(cfg: Config, opts: CompareOptions = {}): Promis
     plan.push(["reinforce_pp", c.seeds[0]]);
     for (const [method, seed] of plan) {
       const v = methodConfig(cfg, method, seed);
-      const fromStudy = method === "ppo" && seed === cfg.seed && !keptRun(v) ? studyRun(cfg) : undefined;
-      const kept = keptRun(v) ?? fromStudy;
+      const fromStudy = method === "ppo" && seed === cfg.seed && !keptRun(v, method) ? studyRun(cfg) : undefined;
+      const kept = keptRun(v, method) ?? fromStudy;
       if (kept) {
         log(`compare: ${method} seed ${seed}: ${fromStudy ? `the study's run at ppo.kl.coef ${c.kl_coef}` : `kept the finished run in ${v.paths.runs}`}`);
         runs.push(kept);
@@ -134,7 +144,7 @@ export async function runCompare(cfg: Config, opts: CompareOptions = {}): Promis
     }
     for (const beta of c.dpo_betas) {
       const v = dpoMethodConfig(cfg, beta);
-      const kept = keptRun(v);
+      const kept = keptRun(v, "dpo");
       if (kept) {
         log(`compare: DPO beta ${beta}: kept the finished run in ${v.paths.runs}`);
         runs.push(kept);
@@ -155,7 +165,7 @@ export async function runCompare(cfg: Config, opts: CompareOptions = {}): Promis
     const result: CompareResult = { runs, seconds: (performance.now() - t0) / 1000 };
     const dir = path.join(repoPath(cfg.paths.runs), "compare");
     atomicWrite(path.join(dir, "runs.json"), JSON.stringify(runs, null, 1) + "\n");
-    writeSummary(dir, { seconds: result.seconds, hash: configHash(cfg), table: compareRows(result) } as unknown as Record<string, unknown>);
+    writeSummary(dir, { seconds: result.seconds, runs: runNames(cfg), table: compareRows(result) } as unknown as Record<string, unknown>);
     log(`compare done in ${result.seconds.toFixed(0)} s`);
     log(compareTable(result));
     return result;
@@ -165,14 +175,27 @@ export async function runCompare(cfg: Config, opts: CompareOptions = {}): Promis
   }
 }
 
+/** The runs this config asks for, by name. */
+function runNames(cfg: Config): string[] {
+  const c = cfg.compare;
+  return [...c.seeds.flatMap((seed) => ["ppo", "grpo", "rloo"].map((m) => `${m}-s${seed}`)), `reinforce_pp-s${c.seeds[0]}`, ...c.dpo_betas.map((b) => `dpo-b${b}`)];
+}
+
 /** The saved comparison of this config's runs directory (undefined when none, or made with another config). */
 export function readCompare(cfg: Config): CompareResult | undefined {
   const dir = path.join(repoPath(cfg.paths.runs), "compare");
   const f = path.join(dir, "runs.json"), s = path.join(dir, "summary.json");
   if (!fs.existsSync(f) || !fs.existsSync(s)) return undefined;
-  const summary = JSON.parse(fs.readFileSync(s, "utf8")) as { seconds: number; hash: string };
-  if (summary.hash !== configHash(cfg)) return undefined;
-  return { runs: JSON.parse(fs.readFileSync(f, "utf8")) as MethodRun[], seconds: summary.seconds };
+  const summary = JSON.parse(fs.readFileSync(s, "utf8")) as { seconds: number; runs?: string[] };
+  if (stableStringify(summary.runs) !== stableStringify(runNames(cfg))) return undefined;
+  const runs = JSON.parse(fs.readFileSync(f, "utf8")) as MethodRun[];
+  // every run still matches this config (a changed ppo, rm or dpo section retrains it)
+  const fresh = runs.every((r) => {
+    if (r.method === "dpo") return dpoCheckpointMatches(dpoMethodConfig(cfg, Number(r.setting.replace("beta ", ""))));
+    if (r.method === "ppo" && r.seed === cfg.seed && !keptRun(methodConfig(cfg, "ppo", r.seed), "ppo")) return studyRun(cfg) !== undefined;
+    return checkpointMismatch(methodConfig(cfg, r.method, r.seed), "ppo") === "";
+  });
+  return fresh ? { runs, seconds: summary.seconds } : undefined;
 }
 
 /** The comparison for this config: the saved one, else runCompare (which keeps any finished run). */

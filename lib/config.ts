@@ -143,6 +143,7 @@ export const SCHEMA = section({
     eval_every: int("[1, inf)"),
     // sft: the reward model is the SFT model with a scalar head (InstructGPT) | own: its own tokenizer and trunk
     // (the two sections below), pretrained with the pretrain recipe; text crosses the boundary (lib/reward_text.ts)
+    pairs_fraction: num("(0, 1]"), // share of the training prompt groups trained on (Gao et al. 2022's data axis)
     base: oneOf("sft", "own"),
     tokenizer: section({ kind: oneOf("bpe", "char"), vocab_size: int("[1, 65535]") }),
     model: section({ context: int("[2, 4096]"), d_model: int("[1, 8192]"), n_layers: int("[1, 128]"), n_heads: int("[1, 256]") }),
@@ -207,6 +208,8 @@ export const SCHEMA = section({
     eval_every: int("[1, inf)"),
     kl_coefs: numList("[0, inf)", 1),
     own_rm_kl_coefs: numList("[0, inf)", 0),
+    small_data_fraction: num("(0, 1]"),
+    small_data_kl_coefs: numList("[0, inf)", 0),
   }),
   // Beyond PPO (lib/compare.ts, notebook 10): the RL methods at one KL coefficient, DPO at several betas.
   compare: section({
@@ -563,9 +566,11 @@ export type Stage = keyof typeof STAGE_SECTIONS;
  * The rm section as it enters a hash: with rm.base = sft the reward model's own tokenizer and model keys are unused,
  * so they are left out (changing them must not retrain anything, and checkpoints made before they existed still match).
  */
-function hashedRm(rm: RmConfig): unknown {
-  if (rm.base !== "sft") return rm;
-  const { base: _b, tokenizer: _t, model: _m, ...rest } = rm;
+export function hashedRm(rm: RmConfig): unknown {
+  const { pairs_fraction, ...all } = rm;
+  const kept = pairs_fraction === 1 ? all : rm; // all the pairs: as before the key existed
+  if (rm.base !== "sft") return kept;
+  const { base: _b, tokenizer: _t, model: _m, ...rest } = kept;
   return rest;
 }
 
@@ -574,7 +579,7 @@ function hashedRm(rm: RmConfig): unknown {
  * after PPO checkpoints were first saved and change nothing under gae with one sample per prompt, so there they are
  * left out, and checkpoints trained before those keys existed stay valid.
  */
-function hashedPpo(p: PpoConfig): unknown {
+export function hashedPpo(p: PpoConfig): unknown {
   if (p.advantage !== "gae" || p.group_size !== 1) return p;
   const { advantage: _a, group_size: _g, advantage_eps: _e, ...rest } = p;
   const { loss_estimator: _l, ...kl } = p.kl;

@@ -232,6 +232,18 @@ export function trainGroups(data: PreferenceData): Map<number, { completions: nu
 }
 
 /**
+ * The data with the training pairs of only a seeded share of the training prompt groups (rm.pairs_fraction; the
+ * held-out pairs all kept, so accuracies stay comparable): the "data amount" axis of Gao et al. 2022.
+ */
+export function keepTrainGroups(data: PreferenceData, fraction: number, rng: Rng): PreferenceData {
+  if (fraction >= 1) return data;
+  const groups = [...trainGroups(data).keys()];
+  rng.shuffle(groups);
+  const kept = new Set(groups.slice(0, Math.max(1, Math.round(fraction * groups.length))));
+  return { ...data, pairs: data.pairs.filter((q) => q.split !== "train" || kept.has(q.group)) };
+}
+
+/**
  * The plan of a run: for each step, the prompt groups it trains on. Every epoch visits every training group once,
  * in a fresh shuffled order; a step takes round(batch_size / pairs per group) groups (at least one), so batch_size
  * counts comparisons, as in the Bradley-Terry loss.
@@ -607,7 +619,8 @@ export async function ensureRewardModel(cfg: Config, cb: RewardStageOptions & { 
     return { ...r, scoreStats: extra.score_stats, data: fs.existsSync(pairsFile) ? readPairsCsv(pairsFile, cfg.rm.labeller_beta) : undefined };
   }
   log(`rm: training (${why})`);
-  if (cb.pairs) return trainRewardStage(cfg, undefined, undefined, cb);
+  if (cb.sft) return trainRewardStage(cfg, cb.sft.model, cb.sft.tokenizer, cb);
+  if (cb.pairs && cfg.rm.base === "own") return trainRewardStage(cfg, undefined, undefined, cb);
   const sft = await ensureSft(cfg, { log });
   try {
     return await trainRewardStage(cfg, sft.model, sft.tokenizer, cb);
@@ -651,6 +664,8 @@ function loadCheckpointExtra(dir: string): RewardCheckpointExtra {
 export interface RewardStageOptions extends StageCallbacks {
   /** Preference pairs to train on instead of sampling them from the SFT policy (e.g. another reward model's). */
   pairs?: PreferenceData;
+  /** The SFT policy to start from (rm.base: sft) when the caller holds it, e.g. a variant config with other paths. */
+  sft?: { model: GPT; tokenizer: Tokenizer };
 }
 
 /**
@@ -675,14 +690,15 @@ export async function trainRewardStage(cfg: Config, sft: GPT | undefined, tok: T
   const resuming = resumeEnabled() && new StageResume(cfg, "rm", 0).savedStep() !== undefined && fs.existsSync(pairsFile);
   if (!cb.pairs && !(sft && tok)) throw new Error("trainRewardStage: needs an SFT policy and its tokenizer, or given pairs");
   const sampling = progress("rm: sampling preference pairs (prompts)", cb.pairs || resuming ? 0 : c.prompts);
-  const data = cb.pairs ?? (resuming ? readPairsCsv(pairsFile, c.labeller_beta) : samplePreferencePairs(sft!, tok!, prompts, c, {
+  const allData = cb.pairs ?? (resuming ? readPairsCsv(pairsFile, c.labeller_beta) : samplePreferencePairs(sft!, tok!, prompts, c, {
     rng: rng.fork("pairs"),
     onProgress: (done) => sampling.update(done),
     references: drawn.map((x) => x.reference),
     promptsPerBatch: Math.max(1, Math.floor(1024 / c.completions_per_prompt)), // 1,024 rows a call: ~1.35x faster than 512 (per-step kernel overhead)
   }));
   sampling.done();
-  if (!resuming) writePairsCsv(pairsFile, data);
+  if (!resuming) writePairsCsv(pairsFile, allData);
+  const data = keepTrainGroups(allData, c.pairs_fraction, rng.fork("pairs-fraction"));
   const pairsHash = crypto.createHash("sha256").update(fs.readFileSync(pairsFile)).digest("hex").slice(0, 16);
   const tPairs = performance.now();
   log(`rm: ${describePairs(data)} (${((tPairs - t0) / 1000).toFixed(1)} s)`);
@@ -751,7 +767,7 @@ export async function trainRewardStage(cfg: Config, sft: GPT | undefined, tok: T
     ok = true;
     log(`rm: heldout_accuracy ${ev.heldout_accuracy.toFixed(3)} (labeller ceiling ${ev.labeller_ceiling.toFixed(3)}), ` +
       `human_label_agreement ${ev.human.agreement.toFixed(3)} (VADER ${ev.human.vaderAgreement.toFixed(3)}), ${summary.seconds.toFixed(1)} s; saved ${dir}`);
-    return { model: rm, tokenizer: rmTok, summary, metrics, trained: true, checkpointDir: dir, scoreStats: stats, data };
+    return { model: rm, tokenizer: rmTok, summary, metrics, trained: true, checkpointDir: dir, scoreStats: stats, data: allData };
   } finally {
     if (!ok) rm.dispose(); // a failed stage leaves no tensors behind
   }

@@ -15,7 +15,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { bestOfN } from "./best_of_n";
-import { type Config, repoPath, stableStringify, withOverrides } from "./config";
+import { type Config, hashedPpo, repoPath, stableStringify, withOverrides } from "./config";
 import { fitGao, type GaoFit, gaoCurve } from "./gao";
 import { atomicWrite, MetricsLog, readSummary, writeSummary } from "./metrics";
 import type { GPT } from "./model";
@@ -80,6 +80,12 @@ export function ownRmConfig(cfg: Config): Config {
   return { ...c, paths: { checkpoints: path.join(cfg.paths.checkpoints, "study", "rm_own"), runs: path.join(cfg.paths.runs, "study", "rm_own") } };
 }
 
+/** The study's third reward model: the course's, trained on study.small_data_fraction of the training prompt groups. */
+export function fewPairsRmConfig(cfg: Config): Config {
+  const c = withOverrides(cfg, [`rm.pairs_fraction=${cfg.study.small_data_fraction}`]);
+  return { ...c, paths: { checkpoints: path.join(cfg.paths.checkpoints, "study", "rm_few_pairs"), runs: path.join(cfg.paths.runs, "study", "rm_few_pairs") } };
+}
+
 /** One PPO run of the sweep: the course's ppo section with the study's size, evaluation and KL coefficient. */
 export function sweepConfig(cfg: Config, rm: string, coef: number): Config {
   const s = cfg.study;
@@ -88,10 +94,14 @@ export function sweepConfig(cfg: Config, rm: string, coef: number): Config {
   return { ...c, paths: { checkpoints: path.join(cfg.paths.checkpoints, "study", name), runs: path.join(cfg.paths.runs, "study", name) } };
 }
 
-/** What the study's results depend on: the seed and every section (the own RM's keys included). */
+/**
+ * What the study's results depend on: the seed and the sections of every stage it trains or loads (the own RM's keys
+ * included) and its own; not dpo or compare. The ppo section as its checkpoints hash it (hashedPpo).
+ */
 export function studyHash(cfg: Config): string {
-  const { name: _n, paths: _p, ...rest } = cfg;
-  return crypto.createHash("sha256").update(stableStringify(rest)).digest("hex").slice(0, 16);
+  const { seed, checkpoint_every, tokenizer, model, pretrain, sft, rm, ppo, study } = cfg;
+  const picked = { seed, checkpoint_every, tokenizer, model, pretrain, sft, rm, ppo: hashedPpo(ppo), study };
+  return crypto.createHash("sha256").update(stableStringify(picked)).digest("hex").slice(0, 16);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -175,6 +185,7 @@ export async function runStudy(cfg: Config, opts: StudyOptions = {}): Promise<St
     }
     models.push({ name: "course", stage: course, coefs: s.kl_coefs });
     if (s.own_rm_kl_coefs.length > 0) models.push({ name: "own", stage: await ensureRewardModel(ownRmConfig(cfg), { log, pairs: course.data }), coefs: s.own_rm_kl_coefs });
+    if (s.small_data_kl_coefs.length > 0) models.push({ name: "few-pairs", stage: await ensureRewardModel(fewPairsRmConfig(cfg), { log, pairs: course.data, sft }), coefs: s.small_data_kl_coefs });
 
     const base = sweepConfig(cfg, "course", cfg.ppo.kl.coef);
     const prompts = evalPrompts(base);
@@ -293,7 +304,7 @@ export function studyTable(r: StudyResult): string {
   return lines.join("\n");
 }
 
-const COLORS: Record<string, string> = { course: "#1f77b4", own: "#d62728" };
+const COLORS: Record<string, string> = { course: "#1f77b4", own: "#d62728", "few-pairs": "#2ca02c" };
 
 /**
  * The frontier: gold (left) and proxy gain over SFT (right) against d = sqrt(KL), every method and setting, the
