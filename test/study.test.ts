@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { initBackend } from "../lib/backend";
 import { loadConfig } from "../lib/config";
 import { gaoCurve } from "../lib/gao";
-import { ensureStudy, fitPoints, type FrontierPoint, ownRmConfig, runStudy, studyTable } from "../lib/study";
+import { ensureStudy, fewPairsRmConfig, fitPoints, type FrontierPoint, ownRmConfig, runStudy, studyTable } from "../lib/study";
 
 let tmp: string;
 before(async () => {
@@ -25,14 +25,14 @@ describe("the over-optimisation study", () => {
     const lines: string[] = [];
     const r = await runStudy(cfg, { log: (l) => lines.push(l) });
     const s = cfg.study;
-    for (const rm of ["course", "own"]) {
+    for (const rm of ["course", "own", "few-pairs"]) {
       const bon = r.points.filter((p) => p.rm === rm && p.method === "bon");
       assert.deepEqual(bon.map((p) => p.step), s.bon_n, `${rm}: one best-of-n point per n`);
       assert.equal(bon[0].kl, 0);
       assert.ok(bon.every((p, i) => i === 0 || p.proxy >= bon[i - 1].proxy - 1e-6), `${rm}: the pick's proxy never falls as n grows (nested samples)`);
       assert.equal(r.points.filter((p) => p.rm === rm && p.method === "sft").length, 1, `${rm}: one SFT point`);
     }
-    for (const [rm, coefs] of [["course", s.kl_coefs], ["own", s.own_rm_kl_coefs]] as const) {
+    for (const [rm, coefs] of [["course", s.kl_coefs], ["own", s.own_rm_kl_coefs], ["few-pairs", s.small_data_kl_coefs]] as const) {
       for (const c of coefs) {
         const steps = r.points.filter((p) => p.rm === rm && p.method === "ppo" && p.setting === `kl=${c}`).map((p) => p.step);
         assert.deepEqual(steps, Array.from({ length: s.iterations }, (_, i) => i + 1), `${rm} kl=${c}: an evaluation after every iteration`);
@@ -45,10 +45,13 @@ describe("the over-optimisation study", () => {
     assert.ok(fs.existsSync(path.join(tmp, "runs", "study", "frontier.csv")));
     assert.match(studyTable(r), /fit course\/bon/);
     assert.equal(ownRmConfig(cfg).rm.base, "own");
+    assert.equal(fewPairsRmConfig(cfg).rm.pairs_fraction, s.small_data_fraction);
+    const trained = (name: string) => JSON.parse(fs.readFileSync(path.join(tmp, "runs", "study", name, "rm", "summary.json"), "utf8")).pairs_train as number;
+    assert.ok(trained("rm_few_pairs") < trained("rm_own"), "the few-pairs reward model trained on fewer pairs");
 
     const again: string[] = [];
     const r2 = await runStudy(cfg, { log: (l) => again.push(l) });
-    assert.equal(again.filter((l) => l.includes("kept the finished run")).length, s.kl_coefs.length + s.own_rm_kl_coefs.length, "no PPO run is trained twice");
+    assert.equal(again.filter((l) => l.includes("kept the finished run")).length, s.kl_coefs.length + s.own_rm_kl_coefs.length + s.small_data_kl_coefs.length, "no PPO run is trained twice");
     const strip = (ps: FrontierPoint[]) => ps.map((p) => ({ ...p }));
     assert.deepEqual(strip(r2.points), strip(r.points), "the kept runs give the same points");
     const loaded: string[] = [];
@@ -63,5 +66,22 @@ describe("the over-optimisation study", () => {
     const f = fitPoints(pts, "bon", 0.2)!;
     assert.ok(Math.abs(f.alpha - 0.3) < 1e-9 && Math.abs(f.beta - 0.1) < 1e-9 && Math.abs(f.dPeak - 1.5) < 1e-9);
     assert.equal(fitPoints(pts.slice(0, 2), "bon", 0.2), undefined);
+  });
+});
+
+describe("keepTrainGroups (rm.pairs_fraction)", () => {
+  it("keeps a seeded share of the training prompt groups and every held-out pair", async () => {
+    const { keepTrainGroups } = await import("../lib/reward");
+    const { Rng } = await import("../lib/rng");
+    const pairs = Array.from({ length: 40 }, (_, g) => [0, 1, 2].map(() => ({ group: g, chosen: 0, rejected: 1, p: 0.7, split: (g < 30 ? "train" : "heldout") as "train" | "heldout" }))).flat();
+    const data = { completions: [], pairs, beta: 10 };
+    const half = keepTrainGroups(data, 0.5, new Rng(1));
+    const groups = new Set(half.pairs.filter((q) => q.split === "train").map((q) => q.group));
+    assert.equal(groups.size, 15);
+    assert.equal(half.pairs.filter((q) => q.split === "heldout").length, 30, "held-out pairs all kept");
+    assert.ok(half.pairs.filter((q) => q.split === "train").every((q) => groups.has(q.group)) && half.pairs.length === 15 * 3 + 30, "whole groups");
+    assert.deepEqual(keepTrainGroups(data, 0.5, new Rng(1)).pairs, half.pairs, "seeded");
+    assert.equal(keepTrainGroups(data, 1, new Rng(1)), data);
+    assert.equal(new Set(keepTrainGroups(data, 0.001, new Rng(1)).pairs.filter((q) => q.split === "train").map((q) => q.group)).size, 1, "at least one group");
   });
 });
