@@ -291,7 +291,8 @@ export function trainRewardModel(rm: GPT, data: PreferenceData, c: RmConfig, opt
       const pairs = plan[step].flatMap((g) => groups.get(g)!.pairs);
       const ci = tf.tensor1d(pairs.map((q) => row.get(q.chosen)!), "int32");
       const ri = tf.tensor1d(pairs.map((q) => row.get(q.rejected)!), "int32");
-      const lr = lrAt(step, { lr: c.lr, steps, warmup_steps: c.warmup_steps, min_lr_ratio: c.min_lr_ratio });
+      // a run shorter than ten warmups (a small rm.pairs_fraction) warms up over its first tenth instead
+      const lr = lrAt(step, { lr: c.lr, steps, warmup_steps: Math.min(c.warmup_steps, Math.floor(steps / 10)), min_lr_ratio: c.min_lr_ratio });
       let margin: tf.Tensor1D | undefined;
       let loss: number, gradNorm: number, m: Float32Array | Int32Array | Uint8Array;
       try {
