@@ -67,7 +67,10 @@ export interface StudyResult {
   reward_models: Record<string, { heldout_accuracy: number; labeller_ceiling: number; params: number; tokenizer: string }>;
   /** held-out samples of the run that moved furthest, next to the SFT model's, for a look at what hacking is */
   samples: { run: string; rows: StudySample[] };
+  /** wall seconds of this invocation (kept runs are not rerun) */
   seconds: number;
+  /** what the whole study costs from nothing: every PPO run, best-of-n, and the study's own reward models and trunk */
+  seconds_total: number;
   hash: string;
 }
 
@@ -193,6 +196,7 @@ export async function runStudy(cfg: Config, opts: StudyOptions = {}): Promise<St
     const runs: StudyResult["runs"] = [];
     const rmInfo: StudyResult["reward_models"] = {};
     let furthest: { run: string; d: number; rows: StudySample[] } = { run: "", d: -1, rows: [] };
+    let bonSeconds = 0;
     for (const m of models) {
       const own = !sameTokenizer(m.stage.tokenizer, sft.tokenizer);
       const reward: RewardFns = own ? textRewardFns({ model: m.stage.model, tok: m.stage.tokenizer }, sft.tokenizer) : rewardModelFns(m.stage.model);
@@ -207,6 +211,7 @@ export async function runStudy(cfg: Config, opts: StudyOptions = {}): Promise<St
         const golds = b.picks.map((t, i) => reward.gold([prompts[i]], [t])[0]);
         points.push({ method: "bon", rm: m.name, setting: "best-of-n", step: b.n, kl: b.kl, d: b.d, gold: b.gold, gold_se: standardError(golds), proxy: b.proxy, length: b.length, distinct2: b.distinct2 });
       }
+      bonSeconds += (performance.now() - tb) / 1000;
       log(`study: best-of-n with the ${m.name} reward model, n = ${s.bon_n.join(", ")}: gold ${bon.map((b) => b.gold.toFixed(3)).join(", ")} (${((performance.now() - tb) / 1000).toFixed(0)} s)`);
 
       // the PPO sweep
@@ -261,13 +266,19 @@ export async function runStudy(cfg: Config, opts: StudyOptions = {}): Promise<St
       if (bonFit) fits[`${m.name}/bon`] = bonFit;
       if (rlFit) fits[`${m.name}/ppo`] = rlFit;
     }
-    const result: StudyResult = { points, fits, runs, reward_models: rmInfo, samples: { run: furthest.run, rows: furthest.rows }, seconds: (performance.now() - t0) / 1000, hash: studyHash(cfg) };
+    // the study's own models: the reward models it trained (not the course's) and the own model's pretrained trunk
+    const stageSeconds = (dir: string) => (readSummary(path.join(repoPath(dir))) as { seconds?: number } | undefined)?.seconds ?? 0;
+    const own = ownRmConfig(cfg), few = fewPairsRmConfig(cfg);
+    const modelSeconds = stageSeconds(path.join(own.paths.runs, "rm")) + stageSeconds(path.join(own.paths.runs, "rm_base", "pretrain")) + stageSeconds(path.join(few.paths.runs, "rm"));
+    const secondsTotal = runs.reduce((a, r) => a + r.seconds, 0) + bonSeconds + modelSeconds;
+    const result: StudyResult = { points, fits, runs, reward_models: rmInfo, samples: { run: furthest.run, rows: furthest.rows }, seconds: (performance.now() - t0) / 1000,
+      seconds_total: secondsTotal, hash: studyHash(cfg) };
     atomicWrite(path.join(dir, "frontier.json"), JSON.stringify(points, null, 1) + "\n");
     atomicWrite(path.join(dir, "frontier.csv"), [FRONTIER_COLUMNS.join(","), ...points.map((p) => FRONTIER_COLUMNS.map((c) => String(p[c])).join(","))].join("\n") + "\n");
     atomicWrite(path.join(dir, "samples.json"), JSON.stringify(result.samples, null, 1) + "\n");
     const { points: _p, samples: _s, ...summary } = result;
     writeSummary(dir, summary as unknown as Record<string, unknown>); // last: its presence says the study finished
-    log(`study done in ${result.seconds.toFixed(0)} s: ${points.length} points in ${path.relative(repoPath("."), dir)}/frontier.csv`);
+    log(`study done in ${result.seconds.toFixed(0)} s (from nothing it costs ${(secondsTotal / 60).toFixed(1)} min: PPO runs, best-of-n and its own reward models): ${points.length} points in ${path.relative(repoPath("."), dir)}/frontier.csv`);
     log(studyTable(result));
     return result;
   } finally {
