@@ -35,7 +35,7 @@ const STAGES: StageDef[] = [
 const USAGE = `usage: npm run pipeline -- [--stage <${STAGES.map((s) => s.name).join("|")}|all>] [--config <file>] [--resume]
   --stage   the stage to run; earlier stages are loaded from their checkpoints or trained first. Default: all
             (pretrain, sft, rm, ppo).
-            study: the over-optimisation study of notebook 09 (best-of-n, a PPO KL sweep, two reward models); it
+            study: the over-optimisation study of notebook 09 (best-of-n, a PPO KL sweep, three reward models); it
             keeps each finished PPO run, so running it again trains only what is missing.
             compare: PPO, GRPO, RLOO, REINFORCE++ and DPO on the study's prompts (notebook 10); keeps finished runs
   --config  a YAML config (default: $RLHF_CONFIG, else config/course.yaml); config/smoke.yaml runs in seconds
