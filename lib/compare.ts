@@ -43,7 +43,10 @@ export interface MethodRun {
 
 export interface CompareResult {
   runs: MethodRun[];
+  /** wall seconds of this invocation (kept runs are not rerun) */
   seconds: number;
+  /** what the comparison costs from nothing: the sum of its runs' own times */
+  seconds_total: number;
 }
 
 const ADVANTAGE: Record<Exclude<CompareMethod, "dpo">, AdvantageKind> = { ppo: "gae", grpo: "grpo", rloo: "rloo", reinforce_pp: "reinforce_pp" };
@@ -162,11 +165,11 @@ export async function runCompare(cfg: Config, opts: CompareOptions = {}): Promis
       saveRun(v, r);
       runs.push(r);
     }
-    const result: CompareResult = { runs, seconds: (performance.now() - t0) / 1000 };
+    const result: CompareResult = { runs, seconds: (performance.now() - t0) / 1000, seconds_total: runs.reduce((a, r) => a + r.seconds, 0) };
     const dir = path.join(repoPath(cfg.paths.runs), "compare");
     atomicWrite(path.join(dir, "runs.json"), JSON.stringify(runs, null, 1) + "\n");
-    writeSummary(dir, { seconds: result.seconds, runs: runNames(cfg), table: compareRows(result) } as unknown as Record<string, unknown>);
-    log(`compare done in ${result.seconds.toFixed(0)} s`);
+    writeSummary(dir, { seconds: result.seconds, seconds_total: result.seconds_total, runs: runNames(cfg), table: compareRows(result) } as unknown as Record<string, unknown>);
+    log(`compare done in ${result.seconds.toFixed(0)} s (its runs took ${(result.seconds_total / 60).toFixed(1)} min in all)`);
     log(compareTable(result));
     return result;
   } finally {
@@ -186,7 +189,7 @@ export function readCompare(cfg: Config): CompareResult | undefined {
   const dir = path.join(repoPath(cfg.paths.runs), "compare");
   const f = path.join(dir, "runs.json"), s = path.join(dir, "summary.json");
   if (!fs.existsSync(f) || !fs.existsSync(s)) return undefined;
-  const summary = JSON.parse(fs.readFileSync(s, "utf8")) as { seconds: number; runs?: string[] };
+  const summary = JSON.parse(fs.readFileSync(s, "utf8")) as { seconds: number; seconds_total: number; runs?: string[] };
   if (stableStringify(summary.runs) !== stableStringify(runNames(cfg))) return undefined;
   const runs = JSON.parse(fs.readFileSync(f, "utf8")) as MethodRun[];
   // every run still matches this config (a changed ppo, rm or dpo section retrains it)
@@ -195,7 +198,7 @@ export function readCompare(cfg: Config): CompareResult | undefined {
     if (r.method === "ppo" && r.seed === cfg.seed && !keptRun(methodConfig(cfg, "ppo", r.seed), "ppo")) return studyRun(cfg) !== undefined;
     return checkpointMismatch(methodConfig(cfg, r.method, r.seed), "ppo") === "";
   });
-  return fresh ? { runs, seconds: summary.seconds } : undefined;
+  return fresh ? { runs, seconds: summary.seconds, seconds_total: summary.seconds_total } : undefined;
 }
 
 /** The comparison for this config: the saved one, else runCompare (which keeps any finished run). */
@@ -203,7 +206,7 @@ export async function ensureCompare(cfg: Config, opts: CompareOptions = {}): Pro
   const log = opts.log ?? ((l: string) => console.log(l));
   const saved = readCompare(cfg);
   if (saved) {
-    log(`compare: loaded ${path.join(cfg.paths.runs, "compare")} (${saved.runs.length} runs, ${saved.seconds.toFixed(0)} s when it ran)`);
+    log(`compare: loaded ${path.join(cfg.paths.runs, "compare")} (${saved.runs.length} runs, ${(saved.seconds_total / 60).toFixed(1)} min of runs)`);
     return saved;
   }
   return runCompare(cfg, opts);
