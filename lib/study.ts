@@ -316,6 +316,12 @@ export function studyTable(r: StudyResult): string {
 }
 
 const COLORS: Record<string, string> = { course: "#1f77b4", own: "#d62728", "few-pairs": "#2ca02c" };
+/** Darker to lighter shades of a reward model's colour, one per PPO run (in the order of its KL coefficients). */
+const SHADES: Record<string, string[]> = {
+  course: ["#08306b", "#2171b5", "#6baed6", "#9ecae1"],
+  own: ["#67000d", "#cb181d", "#fb6a4a", "#fcae91"],
+  "few-pairs": ["#00441b", "#238b45", "#74c476", "#a1d99b"],
+};
 
 /**
  * The frontier: gold (left) and proxy gain over SFT (right) against d = sqrt(KL), every method and setting, the
@@ -328,12 +334,16 @@ export function frontierFigure(r: StudyResult, which: "gold" | "proxy" = "gold")
     const key = `${p.rm} ${p.method === "bon" ? "best-of-n" : p.setting}`;
     groups.set(key, [...(groups.get(key) ?? []), p]);
   }
+  const runIndex = new Map<string, number>();
   for (const [key, ps] of groups) {
     const rm = ps[0].rm, sft = r.points.find((q) => q.method === "sft" && q.rm === rm) ?? ps[0];
     const pts = [sft, ...ps];
-    const dash = ps[0].method === "bon" ? "dot" : "solid";
-    data.push({ type: "scatter", mode: "lines+markers", name: `${key} (${rm} RM)`.replace(/^(\w+) /, ""), x: pts.map((p) => p.d),
-      y: pts.map((p) => (which === "gold" ? p.gold : p.proxy - sft.proxy)), line: { color: COLORS[rm] ?? "#555", dash, width: ps[0].method === "bon" ? 3 : 1.5 },
+    const bon = ps[0].method === "bon";
+    const k = bon ? 0 : (runIndex.get(rm) ?? 0);
+    if (!bon) runIndex.set(rm, k + 1);
+    const color = bon ? (COLORS[rm] ?? "#555") : (SHADES[rm]?.[k % 4] ?? COLORS[rm] ?? "#555");
+    data.push({ type: "scatter", mode: "lines+markers", name: `${key.replace(/^[\w-]+ /, "")} (${rm} RM)`, x: pts.map((p) => p.d),
+      y: pts.map((p) => (which === "gold" ? p.gold : p.proxy - sft.proxy)), line: { color, dash: bon ? "dot" : "solid", width: bon ? 3 : 1.5 },
       marker: { size: 5 } });
   }
   if (which === "gold") {
