@@ -248,6 +248,18 @@ export function compareRows(r: CompareResult): CompareRow[] {
   });
 }
 
+/**
+ * A run's gold at distance d, linearly interpolated between the two evaluations (sorted by d) that bracket it; null
+ * when the run never reached d. Evaluations come every study.eval_every iterations, so this is a coarse estimate.
+ */
+export function goldAtDistance(points: Pick<FrontierPoint, "d" | "gold">[], d: number): number | null {
+  const s = [...points].sort((a, b) => a.d - b.d);
+  for (let i = 1; i < s.length; i++) {
+    if (s[i - 1].d <= d && d <= s[i].d) return s[i - 1].gold + ((d - s[i - 1].d) / Math.max(s[i].d - s[i - 1].d, 1e-12)) * (s[i].gold - s[i - 1].gold);
+  }
+  return null;
+}
+
 /** The comparison as a text table. */
 export function compareTable(r: CompareResult): string {
   const lines = ["method          runs  gold (SFT)            +- se    proxy    KL     length  distinct-2  seconds  samples drawn"];

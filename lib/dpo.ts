@@ -22,7 +22,7 @@ import { AdamW, lrAt, trainStep } from "./optim";
 import type { Completion, PreferenceData, PreferencePair } from "./preferences";
 import { progress } from "./progress";
 import { ensureRewardModel } from "./reward";
-import { type EvalResult, type RewardFns, evalOptions, evalPrompts, evalRow, evaluatePolicy, rewardModelFns } from "./rlhf";
+import { type EvalResult, type EvalSummary, type RewardFns, evalOptions, evalPrompts, evalRow, evalSummary, evaluatePolicy, rewardModelFns } from "./rlhf";
 import { Rng } from "./rng";
 import { type ScoredBatch, scoreResponses } from "./rollout";
 import { ensureSft } from "./sft";
@@ -174,23 +174,12 @@ export interface DpoInputs {
   reward: RewardFns; // for the held-out evaluation only (proxy and gold), as PPO's
 }
 
-export interface DpoSummary {
+export interface DpoSummary extends EvalSummary {
   beta: number;
   steps: number;
   pairs_train: number; // pairs DPO trained on (ties dropped when dpo.drop_ties)
   loss_final: number; // mean training loss over the last 10% of steps
   accuracy_final: number;
-  gold_sft: number;
-  gold_policy: number;
-  proxy_sft: number;
-  proxy_policy: number;
-  kl: number; // exact per-sequence KL(policy || reference) on the held-out samples, as PPO's summary
-  distinct2_sft: number;
-  distinct2_policy: number;
-  length_sft: number;
-  length_policy: number;
-  eos_rate_sft: number;
-  eos_rate_policy: number;
   eval_prompts: number;
   seconds: number;
 }
@@ -306,17 +295,7 @@ export async function trainDpo(cfg: Config, inputs: DpoInputs, opts: DpoOptions 
       pairs_train: pairs.length,
       loss_final: mean(tail.map((r) => r.loss as number)),
       accuracy_final: mean(tail.map((r) => r.accuracy as number)),
-      gold_sft: sftEval.gold,
-      gold_policy: policyEval.gold,
-      proxy_sft: sftEval.proxy,
-      proxy_policy: policyEval.proxy,
-      kl: policyEval.kl,
-      distinct2_sft: sftEval.distinct2,
-      distinct2_policy: policyEval.distinct2,
-      length_sft: sftEval.length,
-      length_policy: policyEval.length,
-      eos_rate_sft: sftEval.eosRate,
-      eos_rate_policy: policyEval.eosRate,
+      ...evalSummary(sftEval, policyEval),
       eval_prompts: heldout.length,
       seconds: (performance.now() - t0) / 1000,
     };

@@ -359,7 +359,8 @@ export function evalRow(e: EvalResult): Record<(typeof EVAL_METRICS)[number], nu
 // The stage: runPpo / ensurePpo
 
 /** The figures of runs/ppo/summary.json. */
-export interface PpoSummary {
+/** The held-out figures of the SFT model and of a trained policy, as every stage's summary records them. */
+export interface EvalSummary {
   gold_sft: number;
   gold_policy: number;
   proxy_sft: number;
@@ -371,6 +372,17 @@ export interface PpoSummary {
   length_policy: number;
   eos_rate_sft: number;
   eos_rate_policy: number;
+}
+
+export function evalSummary(sftEval: EvalResult, policyEval: EvalResult): EvalSummary {
+  return {
+    gold_sft: sftEval.gold, gold_policy: policyEval.gold, proxy_sft: sftEval.proxy, proxy_policy: policyEval.proxy, kl: policyEval.kl,
+    distinct2_sft: sftEval.distinct2, distinct2_policy: policyEval.distinct2, length_sft: sftEval.length, length_policy: policyEval.length,
+    eos_rate_sft: sftEval.eosRate, eos_rate_policy: policyEval.eosRate,
+  };
+}
+
+export interface PpoSummary extends EvalSummary {
   iterations: number;
   eval_prompts: number;
   /** The reward normalisation's statistics (null when ppo.reward.normalize is off). */
@@ -502,17 +514,7 @@ export async function trainPpo(cfg: Config, inputs: PpoInputs, opts: RunPpoOptio
     }
     bar.done();
     const summary: PpoSummary = {
-      gold_sft: sftEval.gold,
-      gold_policy: policyEval.gold,
-      proxy_sft: sftEval.proxy,
-      proxy_policy: policyEval.proxy,
-      kl: policyEval.kl,
-      distinct2_sft: sftEval.distinct2,
-      distinct2_policy: policyEval.distinct2,
-      length_sft: sftEval.length,
-      length_policy: policyEval.length,
-      eos_rate_sft: sftEval.eosRate,
-      eos_rate_policy: policyEval.eosRate,
+      ...evalSummary(sftEval, policyEval),
       iterations: p.iterations,
       eval_prompts: heldout.length,
       score_mean: stats?.mean ?? null,

@@ -85,3 +85,14 @@ describe("keepTrainGroups (rm.pairs_fraction)", () => {
     assert.equal(new Set(keepTrainGroups(data, 0.001, new Rng(1)).pairs.filter((q) => q.split === "train").map((q) => q.group)).size, 1, "at least one group");
   });
 });
+
+describe("goldAtDistance", () => {
+  it("interpolates between the evaluations that bracket d, in order of d, and says null beyond the run", async () => {
+    const { goldAtDistance } = await import("../lib/compare");
+    const pts = [{ d: 0, gold: 0.2 }, { d: 3, gold: 0.8 }, { d: 1, gold: 0.4 }]; // out of order, as a run's evaluations can be
+    assert.ok(Math.abs(goldAtDistance(pts, 0.5)! - 0.3) < 1e-12);
+    assert.ok(Math.abs(goldAtDistance(pts, 2)! - 0.6) < 1e-12);
+    assert.equal(goldAtDistance(pts, 1), 0.4);
+    assert.equal(goldAtDistance(pts, 3.5), null);
+  });
+});
