@@ -204,7 +204,8 @@ function runNotebook(file, opts) {
           i = log.indexOf(marker, i + 1);
         }
       }
-      if (status && status !== "ok" && problems.length === 0) problems.push(status);
+      // the executor's own verdict first (a dead kernel explains the missing verdicts that follow)
+      if (status && status !== "ok" && !timedOut) problems.unshift(status);
       if (!status && !timedOut && code !== 0 && problems.length === 0) problems.push(`executor exited ${code}: ${log.trim().split("\n").slice(-3).join(" | ")}`);
       resolve({ name, file, ok: problems.length === 0, seconds, problems, charts: nb ? countCharts(nb) : 0, output: out });
     });
