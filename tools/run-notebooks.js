@@ -205,7 +205,11 @@ function runNotebook(file, opts) {
         }
       }
       // the executor's own verdict first (a dead kernel explains the missing verdicts that follow)
-      if (status && status !== "ok" && !timedOut) problems.unshift(status);
+      if (status && status !== "ok" && !timedOut) {
+        // tslab writes an error it could not attach to a cell ("unexpected error: ...") to the kernel's stderr
+        const i = log.indexOf("unexpected error");
+        problems.unshift(i >= 0 ? `${status} | kernel: ${log.slice(i, i + 400).split("\n").slice(0, 4).join(" ")}` : status);
+      }
       if (!status && !timedOut && code !== 0 && problems.length === 0) problems.push(`executor exited ${code}: ${log.trim().split("\n").slice(-3).join(" | ")}`);
       resolve({ name, file, ok: problems.length === 0, seconds, problems, charts: nb ? countCharts(nb) : 0, output: out });
     });
