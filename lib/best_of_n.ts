@@ -31,8 +31,9 @@ export interface BestOfNPoint {
   proxy: number; // mean proxy (raw reward-model score) of the picks
   length: number; // mean response tokens of the picks (EOS included)
   distinct2: number; // distinct-2 over the picks
-  /** the picked completion of each prompt, in prompt order */
+  /** the picked completion of each prompt, and its gold, in prompt order */
   picks: string[];
+  golds: number[];
 }
 
 /** Best-of-n on the prompts for every n of opts.ns (see the header). */
@@ -65,7 +66,7 @@ export function bestOfN(policy: GPT, tok: Tokenizer, prompts: string[], reward: 
   }
   return opts.ns.map((n) => {
     let g = 0, p = 0, len = 0;
-    const picks: string[] = [];
+    const picks: string[] = [], golds: number[] = [];
     proxy.forEach((row, i) => {
       let best = 0;
       for (let j = 1; j < n; j++) if (row[j] > row[best]) best = j;
@@ -73,9 +74,10 @@ export function bestOfN(policy: GPT, tok: Tokenizer, prompts: string[], reward: 
       p += row[best];
       len += lengths[i][best];
       picks.push(texts[i][best]);
+      golds.push(gold[i][best]);
     });
     const kl = bestOfNKl(n), m = prompts.length;
-    return { n, kl, d: Math.sqrt(kl), gold: g / m, proxy: p / m, length: len / m, distinct2: distinctN(picks, 2), picks };
+    return { n, kl, d: Math.sqrt(kl), gold: g / m, proxy: p / m, length: len / m, distinct2: distinctN(picks, 2), picks, golds };
   });
 }
 

@@ -21,7 +21,7 @@ import { checkpointMismatch } from "./pretrain";
 import { ensureRewardModel } from "./reward";
 import { type EvalResult, rewardModelFns, trainPpo } from "./rlhf";
 import { ensureSft } from "./sft";
-import { evalPoint, type FrontierPoint, type StudyResult, sweepConfig } from "./study";
+import { evalPoint, type FrontierPoint, standardError, type StudyResult, sweepConfig } from "./study";
 import type { Figure } from "./viz";
 
 export type CompareMethod = "ppo" | "grpo" | "rloo" | "reinforce_pp" | "dpo";
@@ -127,10 +127,10 @@ export async function runCompare(cfg: Config, opts: CompareOptions = {}): Promis
     plan.push(["reinforce_pp", c.seeds[0]]);
     for (const [method, seed] of plan) {
       const v = methodConfig(cfg, method, seed);
-      const fromStudy = method === "ppo" && seed === cfg.seed && !keptRun(v, method) ? studyRun(cfg) : undefined;
-      const kept = keptRun(v, method) ?? fromStudy;
+      const own = keptRun(v, method);
+      const kept = own ?? (method === "ppo" && seed === cfg.seed ? studyRun(cfg) : undefined);
       if (kept) {
-        log(`compare: ${method} seed ${seed}: ${fromStudy ? `the study's run at ppo.kl.coef ${c.kl_coef}` : `kept the finished run in ${v.paths.runs}`}`);
+        log(`compare: ${method} seed ${seed}: ${own ? `kept the finished run in ${v.paths.runs}` : `the study's run at ppo.kl.coef ${c.kl_coef}`}`);
         runs.push(kept);
         continue;
       }
@@ -239,7 +239,7 @@ export function compareRows(r: CompareResult): CompareRow[] {
   return [...groups].map(([key, runs]) => {
     const fin = runs.map((x) => x.points[x.points.length - 1]);
     const golds = fin.map((p) => p.gold);
-    const se = runs.length > 1 ? Math.sqrt(golds.reduce((a, g) => a + (g - mean(golds)) ** 2, 0) / (golds.length - 1) / golds.length) : fin[0].gold_se;
+    const se = runs.length > 1 ? standardError(golds) : fin[0].gold_se;
     return {
       method: key, runs: runs.length, gold: mean(golds), gold_se: se, gold_sft: runs[0].points[0].gold, proxy: mean(fin.map((p) => p.proxy)),
       kl: mean(fin.map((p) => p.kl)), length: mean(fin.map((p) => p.length)), distinct2: mean(fin.map((p) => p.distinct2)),

@@ -14,6 +14,11 @@ export function goldScore(text: string): number {
   return SentimentIntensityAnalyzer.polarity_scores(text).compound;
 }
 
+/** The gold score of each prompt + completion, as every reward's gold reads them. */
+export function goldScores(prompts: string[], completions: string[]): number[] {
+  return prompts.map((p, i) => goldScore(p + completions[i]));
+}
+
 /** A noisy Bradley-Terry judge with its own seeded randomness: the same seed gives the same labels. */
 export class Labeller {
   private readonly rng: Rng;

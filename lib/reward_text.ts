@@ -12,7 +12,7 @@
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import type { Config } from "./config";
-import { goldScore } from "./labeller";
+import { goldScores } from "./labeller";
 import type { GPT } from "./model";
 import type { Completion, PreferenceData } from "./preferences";
 import { packedLastScores } from "./packing";
@@ -120,6 +120,6 @@ export function textRewardFns(rm: TextRewardModel, policyTok: Tokenizer): Reward
       const d = decodeBatch(batch, policyTok);
       return tf.tensor1d(textScores(rm, d.prompts, d.texts, d.eos));
     },
-    gold: (prompts, completions) => prompts.map((p, i) => goldScore(p + completions[i])),
+    gold: goldScores,
   };
 }

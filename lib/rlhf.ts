@@ -20,7 +20,7 @@ import * as tf from "@tensorflow/tfjs";
 import { saveCheckpoint } from "./checkpoint";
 import type { Config, PpoConfig } from "./config";
 import { AdaptiveKLController, type KLController, klControllerFromConfig } from "./kl";
-import { goldScore } from "./labeller";
+import { goldScores } from "./labeller";
 import { MetricsLog, runDir, writeSummary } from "./metrics";
 import type { GPT } from "./model";
 import { AdamW, lrAt } from "./optim";
@@ -65,7 +65,7 @@ export interface RewardFns {
 export function rewardModelFns(rm: GPT): RewardFns {
   return {
     proxy: (batch) => rewardScores(rm, batch),
-    gold: (prompts, completions) => prompts.map((p, i) => goldScore(p + completions[i])),
+    gold: goldScores,
   };
 }
 

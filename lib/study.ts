@@ -111,7 +111,8 @@ export function studyHash(cfg: Config): string {
 // Points
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1);
-function standardError(xs: number[]): number {
+/** Standard error of the mean of xs (Bessel's n - 1); 0 for fewer than two values. */
+export function standardError(xs: number[]): number {
   if (xs.length < 2) return 0;
   const m = mean(xs);
   return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1) / xs.length);
@@ -208,8 +209,7 @@ export async function runStudy(cfg: Config, opts: StudyOptions = {}): Promise<St
       const bon = bestOfN(sft.model, sft.tokenizer, prompts, reward, { ns: s.bon_n, maxNewTokens: cfg.ppo.max_new_tokens, temperature: cfg.ppo.temperature,
         seed: new Rng(cfg.seed).fork("study-bon").seed });
       for (const b of bon) {
-        const golds = b.picks.map((t, i) => reward.gold([prompts[i]], [t])[0]);
-        points.push({ method: "bon", rm: m.name, setting: "best-of-n", step: b.n, kl: b.kl, d: b.d, gold: b.gold, gold_se: standardError(golds), proxy: b.proxy, length: b.length, distinct2: b.distinct2 });
+        points.push({ method: "bon", rm: m.name, setting: "best-of-n", step: b.n, kl: b.kl, d: b.d, gold: b.gold, gold_se: standardError(b.golds), proxy: b.proxy, length: b.length, distinct2: b.distinct2 });
       }
       bonSeconds += (performance.now() - tb) / 1000;
       log(`study: best-of-n with the ${m.name} reward model, n = ${s.bon_n.join(", ")}: gold ${bon.map((b) => b.gold.toFixed(3)).join(", ")} (${((performance.now() - tb) / 1000).toFixed(0)} s)`);
