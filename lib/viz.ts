@@ -23,6 +23,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { randomBytes } from "crypto";
+import { guardKernelSends } from "./iopub";
 
 // ---- a small typed subset of plotly's figure schema -------------------------------------------------------------
 
@@ -87,6 +88,7 @@ type Writer = (msg: DisplayMessage, update: boolean) => void;
  */
 function kernelWriter(): Writer | undefined {
   if (!(globalThis as { __tslab__?: unknown }).__tslab__) return undefined;
+  guardOnce();
   const suffix = path.join("tslab", "dist", "jupyter.js");
   for (const [file, mod] of Object.entries(require.cache)) {
     if (!file.endsWith(suffix) || !mod) continue;
@@ -95,6 +97,16 @@ function kernelWriter(): Writer | undefined {
   }
   return undefined;
 }
+
+// A chart's redraw is two sends in a row, and a training cell makes hundreds: see lib/iopub.ts for why the kernel's
+// socket must be guarded first.
+let guarded = false;
+function guardOnce(): void {
+  if (guarded) return;
+  guardKernelSends();
+  guarded = true;
+}
+if ((globalThis as { __tslab__?: unknown }).__tslab__) guardOnce();
 
 /** True inside a tslab (Jupyter) kernel, where charts render inline. */
 export function inKernel(): boolean {

@@ -105,4 +105,30 @@ describe("runNotebook (executes with the tslab kernel)", () => {
     assert.match(executed, /config config\/smoke\.yaml/, "RLHF_CONFIG reaches the kernel");
     assert.match(executed, /second cell ran/, "nbconvert itself carried on: the scan is what catches it");
   });
+
+  it("keeps a cell alive through a burst of chart redraws and prints, which zeromq.js refuses unguarded (lib/iopub.ts)", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nbrun-"));
+    const file = path.join(dir, "burst.ipynb");
+    // 300 redraws (two sends each) and 300 lines with no await: ~900 sends, past zeromq.js's run of 512.
+    const code = [
+      'import { liveChart } from "./lib/viz";',
+      'const chart = liveChart({ title: "burst", series: ["y"], minIntervalMs: 0 });',
+      "for (let i = 1; i <= 300; i++) { console.log(`step ${i}`); chart.push(i, { y: i }); }",
+      "chart.done();",
+      'console.log("burst survived");',
+    ].join("\n");
+    fs.writeFileSync(file, JSON.stringify(nbgen.toNotebook([{ kind: "code", text: code }], "burst")));
+    fs.symlinkSync(path.join(ROOT, "lib"), path.join(dir, "lib"));
+    const r = await runner.runNotebook(file, { out: path.join(dir, "out"), timeout: 120, config: "config/smoke.yaml" });
+    const executed = JSON.parse(fs.readFileSync(path.join(dir, "out", "burst.ipynb"), "utf8")) as { cells: { outputs: { output_type: string; text?: string | string[]; data?: Record<string, unknown> }[] }[] };
+    fs.rmSync(dir, { recursive: true, force: true });
+    assert.equal(r.ok, true, r.problems.join("\n"));
+    const outs = executed.cells[0].outputs;
+    const text = outs.filter((o) => o.output_type === "stream").map((o) => [o.text ?? ""].flat().join("")).join("");
+    assert.match(text, /step 300\nburst survived/);
+    assert.equal((text.match(/^step \d+$/gm) ?? []).length, 300, "no line was lost");
+    const chart = outs.find((o) => o.data?.["application/vnd.plotly.v1+json"]);
+    assert.ok(chart, "the chart's final state is a plotly figure, not the redraw placeholder");
+    assert.match(String(chart.data!["text/plain"]), /y \(300 points\)/);
+  });
 });
