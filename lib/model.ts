@@ -21,7 +21,7 @@
 //   unique names, so each instance prefixes them with "gpt<k>/".
 import * as tf from "@tensorflow/tfjs";
 import { Rng } from "./rng";
-import { nativeBackend, rowNorm, rowNormGrad, sparseSoftmaxXent } from "./native";
+import { matMulNative, nativeBackend, rowNorm, rowNormGrad, sparseSoftmaxXent } from "./native";
 
 export interface ModelConfig {
   vocab_size: number;
@@ -63,6 +63,12 @@ let instanceCounter = 0;
 /** a @ b (or a @ b^T); both operands have the same rank. */
 function mm<T extends tf.Tensor>(a: T, b: tf.Tensor, transposeB = false): T {
   return tf.matMul(a, b, false, transposeB) as unknown as T;
+}
+
+/** mm for decoding, where no gradient is taken: one native kernel a product when the "matmul" fast path is on. */
+function mmInfer<T extends tf.Tensor>(a: T, b: tf.Tensor, transposeB = false): T {
+  const nb = nativeBackend("matmul");
+  return (nb ? matMulNative(nb, a, b, transposeB) : tf.matMul(a, b, false, transposeB)) as unknown as T;
 }
 
 /**
@@ -125,6 +131,16 @@ const layerNormNativeOp = tf.customGrad((...args: unknown[]) => {
 /** LayerNorm over the last axis: the native kernels when available, else the composed version. */
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor {
   return nativeBackend("layernorm") ? layerNormNativeOp(x, gamma, beta) : layerNormOp(x, gamma, beta);
+}
+
+/**
+ * LayerNorm of rows x [N,D] where no gradient is taken (decoding): the native kernel without tfjs's custom-gradient
+ * bookkeeping and without reshaping x to its own shape, else the composed version.
+ */
+function layerNormInfer(x: tf.Tensor2D, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor2D {
+  const nb = nativeBackend("layernorm");
+  if (!nb) return layerNormOp(x, gamma, beta) as tf.Tensor2D;
+  return tf.add(tf.mul(rowNorm(nb, x, 1e-5).xhat, gamma), beta) as tf.Tensor2D; // rowNorm's saved tensors: the caller's tidy
 }
 
 /** The composed LayerNorm (every backend; the reference for the native path). */
@@ -549,22 +565,31 @@ export class GPT {
     }
     const B = tokens.shape[0];
     if (B !== cache.mask.shape[0]) throw new Error(`GPT.decodeStep: ${B} tokens for a cache of batch ${cache.mask.shape[0]}`);
+    // The layers of trunk() at one position, written for it: activations stay [B, D] rows, and [B,1,H,dh] and
+    // [B,H,1,dh] share a memory layout, so the heads split and merge by reshape alone. At 64 rows a step is mostly
+    // per-kernel overhead, and this path runs ~40 kernels a layer fewer reshapes and transposes than the general one;
+    // the KV-cache tests hold it to the full forward pass.
+    const { d_model: D, n_heads: H } = this.config;
+    const dh = D / H, L = cache.length + 1;
     const out = tf.tidy(() => {
-      const ids = tokens.toInt().reshape([B, 1]) as tf.Tensor2D;
-      let x = this.embed(ids, cache.positions.reshape([B, 1]) as tf.Tensor2D);
+      let x = tf.add(tf.gather(this.v("wte"), tokens.toInt()), tf.gather(this.v("wpe"), cache.positions)) as tf.Tensor2D;
       const mask = tf.concat([cache.mask, tf.ones([B, 1])], 1) as tf.Tensor2D;
-      const bias = tf.mul(tf.sub(1, mask), NEG).reshape([B, 1, 1, cache.length + 1]);
+      const bias = tf.mul(tf.sub(1, mask), NEG).reshape([B, 1, 1, L]);
       const keys: tf.Tensor4D[] = [], values: tf.Tensor4D[] = [];
       this.layers.forEach((lv, l) => {
-        const [q, k, v] = this.qkv(x, lv);
+        const h = layerNormInfer(x, lv.ln1_g, lv.ln1_b);
+        const qkv = tf.add(mmInfer(h, lv.w_qkv), lv.b_qkv).reshape([B, 3 * H, 1, dh]); // [q heads | k heads | v heads]
+        const [q, k, v] = tf.split(qkv, 3, 1) as tf.Tensor4D[];
         const K = tf.concat([cache.keys[l], k], 2) as tf.Tensor4D;
         const V = tf.concat([cache.values[l], v], 2) as tf.Tensor4D;
         keys.push(K); values.push(V);
-        x = tf.add(x, this.attend(q, K, V, bias, lv, false));
-        x = tf.add(x, this.mlp(x, lv, false));
+        const att = tf.softmax(tf.add(mmInfer(tf.mul(q, 1 / Math.sqrt(dh)), K, true), bias), -1);
+        const y = mmInfer(att, V).reshape([B, D]) as tf.Tensor2D;
+        x = tf.add(x, tf.add(mmInfer(y, lv.w_o), lv.b_o));
+        const a = gelu(tf.add(mmInfer(layerNormInfer(x, lv.ln2_g, lv.ln2_b), lv.w_fc), lv.b_fc)) as tf.Tensor2D;
+        x = tf.add(x, tf.add(mmInfer(a, lv.w_proj), lv.b_proj));
       });
-      const h = layerNorm(x, this.v("ln_f.gamma"), this.v("ln_f.beta")) as tf.Tensor3D;
-      const logits = this.lmHead(h).reshape([B, this.config.vocab_size]) as tf.Tensor2D;
+      const logits = mmInfer(layerNormInfer(x, this.v("ln_f.gamma"), this.v("ln_f.beta")), this.v("wte"), true) as tf.Tensor2D;
       const positions = tf.add(cache.positions, tf.scalar(1, "int32")) as tf.Tensor1D;
       return { logits, keys, values, mask, positions };
     });

@@ -14,15 +14,15 @@ interface NativeBackend {
   executeMultipleOutputs(name: string, attrs: OpAttr[], inputs: tf.TensorInfo[], numOutputs: number): tf.Tensor[];
 }
 
-/** The fast paths, by name: the token NLL kernel, the LayerNorm kernels, the sampler's kernels (drawTokens). */
-export const FAST_PATHS = ["nll", "layernorm", "draw"] as const;
+/** The fast paths, by name: the token NLL kernel, the LayerNorm kernels, the sampler's kernels (drawTokens), products. */
+export const FAST_PATHS = ["nll", "layernorm", "draw", "matmul"] as const;
 export type FastPath = (typeof FAST_PATHS)[number];
 
 /**
  * On unless asked otherwise. "nll" is off: SparseSoftmaxCrossEntropyWithLogits also writes the [N,V] gradient, so
  * scoring (no gradient) took more CPU than the composed loss, and a train step the same (environment.md, "Speed").
  */
-export const DEFAULT_FAST_PATHS: readonly FastPath[] = ["layernorm", "draw"];
+export const DEFAULT_FAST_PATHS: readonly FastPath[] = ["layernorm", "draw", "matmul"];
 
 // RLHF_FAST_PATHS: unset = the defaults; all = every one; 0/off/none = none; else a comma-separated list.
 function fromEnv(v: string | undefined): Set<FastPath> {
@@ -71,6 +71,22 @@ export function sparseSoftmaxXent(nb: NativeBackend, logits: tf.Tensor2D, labels
 export function matMul2d(nb: NativeBackend, a: tf.Tensor2D, b: tf.Tensor2D, transposeA = false, transposeB = false): tf.Tensor2D {
   return nb.executeSingleOutput("MatMul", [typeAttr(nb, "T", "float32"), boolAttr(nb, "transpose_a", transposeA),
     boolAttr(nb, "transpose_b", transposeB)], [a, b]) as tf.Tensor2D;
+}
+
+/** TensorFlow's BatchMatMulV2 on equal-rank operands of rank >= 3 (adjX/adjY transpose the last two axes); no autodiff. */
+function batchMatMul(nb: NativeBackend, a: tf.Tensor, b: tf.Tensor, adjX: boolean, adjY: boolean): tf.Tensor {
+  return nb.executeSingleOutput("BatchMatMulV2", [typeAttr(nb, "T", "float32"), boolAttr(nb, "adj_x", adjX),
+    boolAttr(nb, "adj_y", adjY)], [a, b]);
+}
+
+/**
+ * a b (or a b^T) for equal-rank operands (above rank 2 with the same batch axes) as one native kernel: MatMul for
+ * rank 2, BatchMatMulV2 above. tfjs's matMul reshapes both operands to rank 3 and the result back, three Reshape
+ * kernels (each uploading its shape) around every product, which at decoding's sizes (64 rows, one position) cost
+ * about as much as the product. Not recorded for autodiff: for decoding only (GPT.decodeStep).
+ */
+export function matMulNative(nb: NativeBackend, a: tf.Tensor, b: tf.Tensor, transposeB: boolean): tf.Tensor {
+  return a.rank === 2 ? matMul2d(nb, a as tf.Tensor2D, b as tf.Tensor2D, false, transposeB) : batchMatMul(nb, a, b, false, transposeB);
 }
 
 function bnAttrs(nb: NativeBackend, eps: number): OpAttr[] {

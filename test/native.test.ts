@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
 import { layerNorm, layerNormComposed, tokenNll, tokenNllComposed } from "../lib/model";
-import { fastPaths, nativeBackend } from "../lib/native";
+import { fastPaths, matMulNative, nativeBackend } from "../lib/native";
 import { drawTokens } from "../lib/rollout";
 
 before(async () => {
@@ -54,6 +54,25 @@ test("native: layerNorm (FusedBatchNormV3 per row) matches the composed version,
     const gf = grads(layerNorm), gr = grads(layerNormComposed);
     fastPaths(old);
     gf.forEach((g, i) => assert.ok(maxAbsDiff(g, gr[i]) < 1e-4, `gradient ${i} differs by ${maxAbsDiff(g, gr[i])}`));
+  });
+});
+
+test("native: matMulNative (MatMul / BatchMatMulV2, no reshapes) matches tf.matMul", () => {
+  const old = fastPaths(["matmul"]);
+  const nb = nativeBackend("matmul");
+  fastPaths(old);
+  if (!nb) return; // not the native backend: nothing to compare
+  tf.tidy(() => {
+    const cases: [number[], number[], boolean][] = [
+      [[6, 8], [8, 5], false], [[6, 8], [5, 8], true], // a linear layer; the tied LM head (x W_te^T)
+      [[2, 3, 1, 4], [2, 3, 7, 4], true], [[2, 3, 1, 7], [2, 3, 7, 4], false], // attention at decoding: q k^T, att v
+    ];
+    cases.forEach(([sa, sb, tB], i) => {
+      const a = tf.randomNormal(sa, 0, 1, "float32", 10 + i), b = tf.randomNormal(sb, 0, 1, "float32", 20 + i);
+      const y = matMulNative(nb, a, b, tB), ref = tf.matMul(a, b, false, tB);
+      assert.deepEqual(y.shape, ref.shape);
+      assert.ok(maxAbsDiff(y, ref) < 1e-5, `case ${i}: value differs by ${maxAbsDiff(y, ref)}`);
+    });
   });
 });
 
