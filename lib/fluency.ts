@@ -4,6 +4,7 @@
 import * as fs from "node:fs";
 import { repoPath } from "./config";
 import { loadCorpus, loadReviews } from "./data";
+import { pretokenize, type Tokenizer } from "./tokenizer";
 
 export const NEW_PROMPTS_FILE = "data/new_prompts.txt";
 
@@ -39,4 +40,20 @@ export function fluency(completions: string[], vocab: Set<string> = trainingVoca
 /** The hand-written prompts of data/new_prompts.txt (from no review): one a line, empty lines skipped. */
 export function newPrompts(): string[] {
   return fs.readFileSync(repoPath(NEW_PROMPTS_FILE), "utf8").split("\n").map((l) => l.trim()).filter((l) => l !== "");
+}
+
+/**
+ * The share of the words of texts (the pre-tokenizer's pieces that hold a letter, leading space included) that tok
+ * encodes as one token: a word that is one token cannot come out misspelled. NaN when the texts hold no word.
+ */
+export function singleTokenShare(tok: Tokenizer, texts: string[]): number {
+  let words = 0, single = 0;
+  for (const t of texts) {
+    for (const piece of pretokenize(t)) {
+      if (!/\p{L}/u.test(piece)) continue;
+      words++;
+      if (tok.encode(piece).length === 1) single++;
+    }
+  }
+  return words ? single / words : NaN;
 }

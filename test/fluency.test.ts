@@ -1,11 +1,15 @@
 // lib/fluency.ts: the share of real words in what a model writes.
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { spawnSync } from "node:child_process";
 import { initBackend } from "../lib/backend";
-import { fluency, newPrompts, trainingVocabulary, wordsOf } from "../lib/fluency";
+import { fluency, newPrompts, singleTokenShare, trainingVocabulary, wordsOf } from "../lib/fluency";
 import { GPT } from "../lib/model";
 import { sftFluency } from "../lib/sft";
-import { Tokenizer } from "../lib/tokenizer";
+import { Tokenizer, trainTokenizer } from "../lib/tokenizer";
 
 before(async () => {
   await initBackend();
@@ -38,5 +42,41 @@ describe("fluency", () => {
     assert.deepEqual(sftFluency(m, tok, 8, 1), f, "seeded");
     assert.ok(newPrompts().length >= 20);
     m.dispose();
+  });
+  it("singleTokenShare counts the words a tokenizer keeps whole", () => {
+    const char = new Tokenizer("char", []);
+    assert.equal(singleTokenShare(char, ["I ate a pie, 42!"]), 1 / 4, "only the one-letter word 'I' is one byte");
+    const bpe = trainTokenizer("the food was good. ".repeat(50), { kind: "bpe", vocab_size: 300 });
+    assert.equal(singleTokenShare(bpe, ["the food was good"]), 1);
+    assert.ok(singleTokenShare(bpe, ["the zebra was good"]) === 3 / 4, "an unseen word is split");
+    assert.ok(Number.isNaN(singleTokenShare(bpe, ["42 !!"])));
+  });
+});
+
+describe("npm run fluency (tools/fluency.ts)", () => {
+  const ROOT = path.resolve(__dirname, "..");
+  const run = (...a: string[]) => spawnSync(process.execPath, ["--import", "tsx", "tools/fluency.ts", ...a], { cwd: ROOT, encoding: "utf8" });
+  it("refuses keys outside tokenizer, model, pretrain and sft with exit code 2", () => {
+    const r = run("--name", "x", "--set", "ppo.kl.coef=0.1", "--config", "config/smoke.yaml");
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /only tokenizer\.\*, model\.\*, pretrain\.\* and sft\.\* keys can change, not ppo\.kl\.coef=0\.1/);
+    assert.equal(r.stdout, "");
+  });
+  it("trains a variant's base and SFT models in its own folders and prints their fluency", () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "fluency-"));
+    const cfg = path.join(tmp, "smoke.yaml");
+    fs.writeFileSync(cfg, fs.readFileSync(path.join(ROOT, "config/smoke.yaml"), "utf8")
+      .replace(/checkpoints: checkpoints\/smoke/, `checkpoints: ${tmp}/ck`).replace(/runs: runs\/smoke/, `runs: ${tmp}/runs`));
+    const r = run("--name", "v320", "--set", "tokenizer.vocab_size=320", "--config", cfg);
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim().split("\n").pop()!) as Record<string, unknown>;
+    assert.deepEqual(out.overrides, ["tokenizer.vocab_size=320"]);
+    for (const k of ["fluency", "fluency_seed2", "single_token_words"]) {
+      assert.ok(typeof out[k] === "number" && out[k] >= 0 && out[k] <= 1, `${k} = ${out[k]}`);
+    }
+    assert.ok(fs.existsSync(path.join(tmp, "ck", "variants", "v320", "sft", "model.json")), "the variant's own checkpoint folder");
+    assert.equal(JSON.parse(fs.readFileSync(path.join(tmp, "ck", "variants", "v320", "pretrain", "tokenizer.json"), "utf8")).vocab_size, 320);
+    assert.match(r.stderr, /\| /, "ten samples on stderr, prompt | completion");
+    fs.rmSync(tmp, { recursive: true, force: true });
   });
 });

@@ -12,6 +12,7 @@ const runner = require("../tools/run-notebooks.js") as {
   scanNotebook(nb: unknown): string[];
   countCharts(nb: unknown): number;
   runNotebook(file: string, opts: { out: string; timeout: number; config: string }): Promise<{ ok: boolean; problems: string[]; charts: number }>;
+  kernelNeverStarted(status: unknown, nb: unknown, timedOut: boolean): boolean;
 };
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const nbgen = require("../tools/nb.js") as {
@@ -56,6 +57,21 @@ describe("scanNotebook", () => {
     assert.equal(problems.length, 2);
     assert.match(problems[0], /^code cell 1: UncaughtException: Error: boom/);
     assert.match(problems[1], /^code cell 2: UnhandledPromiseRejection: Error: late/);
+  });
+});
+
+describe("kernelNeverStarted (the runner retries such a notebook once)", () => {
+  const status = "RuntimeError: Kernel didn't respond in 60 seconds";
+  it("is true when nbclient gave up on the kernel and no cell has an output", () => {
+    assert.equal(runner.kernelNeverStarted(status, { cells: [codeCell([]), { cell_type: "markdown", source: [] }] }, false), true);
+    assert.equal(runner.kernelNeverStarted(status, undefined, false), true);
+  });
+  it("is false once a cell ran, on a timeout, or for any other failure", () => {
+    const ran = { cells: [codeCell([{ output_type: "stream", name: "stdout", text: "x" }]), codeCell([])] };
+    assert.equal(runner.kernelNeverStarted(status, ran, false), false);
+    assert.equal(runner.kernelNeverStarted(status, { cells: [codeCell([])] }, true), false);
+    assert.equal(runner.kernelNeverStarted("CellExecutionError: boom", { cells: [codeCell([])] }, false), false);
+    assert.equal(runner.kernelNeverStarted("ok", { cells: [codeCell([])] }, false), false);
   });
 });
 

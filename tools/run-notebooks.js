@@ -156,8 +156,28 @@ function killGroup(child, kernelPid) {
 }
 const kernelPidOf = (log) => Number((/KERNEL_PID (\d+)/.exec(log) || [])[1]) || undefined;
 
-/** Runs one notebook; resolves to {name, ok, seconds, problems, charts, output}. */
-function runNotebook(file, opts) {
+/**
+ * True when the kernel never answered, so no cell ran. tslab starts reading its sockets before their binds finish;
+ * on a loaded machine a read can land during a bind, zeromq.js refuses it ("Socket is blocked by a bind or unbind
+ * operation"), that socket's loop dies unseen and nbclient gives up after 60 s ("Kernel didn't respond").
+ */
+function kernelNeverStarted(status, nb, timedOut) {
+  const ranNoCell = !nb || (nb.cells || []).every((c) => c.cell_type !== "code" || (c.outputs || []).length === 0);
+  return !timedOut && ranNoCell && /Kernel didn't respond/.test(String(status));
+}
+
+/**
+ * Runs one notebook; resolves to {name, ok, seconds, problems, charts, output, retried}. A kernel that never started
+ * (kernelNeverStarted) gets one more try, with a fresh kernel; `retried` says why.
+ */
+async function runNotebook(file, opts) {
+  const first = await runNotebookOnce(file, opts);
+  if (first.ok || !first.startupFailure) return first;
+  const second = await runNotebookOnce(file, opts);
+  return { ...second, seconds: first.seconds + second.seconds, retried: `the kernel did not start the first time (${first.problems[0]})` };
+}
+
+function runNotebookOnce(file, opts) {
   const name = path.basename(file, ".ipynb");
   const isSolution = path.basename(path.dirname(path.resolve(file))) === "solutions";
   const outDir = path.resolve(ROOT, opts.out, isSolution ? "solutions" : "");
@@ -211,7 +231,8 @@ function runNotebook(file, opts) {
         problems.unshift(i >= 0 ? `${status} | kernel: ${log.slice(i, i + 400).split("\n").slice(0, 4).join(" ")}` : status);
       }
       if (!status && !timedOut && code !== 0 && problems.length === 0) problems.push(`executor exited ${code}: ${log.trim().split("\n").slice(-3).join(" | ")}`);
-      resolve({ name, file, ok: problems.length === 0, seconds, problems, charts: nb ? countCharts(nb) : 0, output: out });
+      const startupFailure = kernelNeverStarted(status, nb, timedOut);
+      resolve({ name, file, ok: problems.length === 0, seconds, problems, charts: nb ? countCharts(nb) : 0, output: out, startupFailure });
     });
   });
 }
@@ -268,13 +289,14 @@ async function runNotebooks(argv = [], print = console.log) {
     results.push(r);
     const rel = path.relative(ROOT, file);
     print(`${r.ok ? "PASS" : "FAIL"} notebook ${rel} (${r.seconds.toFixed(1)} s, ${r.charts} chart${r.charts === 1 ? "" : "s"})`);
+    if (r.retried) print(`     retried: ${r.retried}`);
     for (const p of r.problems.slice(0, 5)) print(`     ${p}`);
     if (!r.ok) print(`     executed copy with outputs: ${path.relative(ROOT, r.output)}`);
   }
   return results;
 }
 
-module.exports = { runNotebooks, runNotebook, scanNotebook, scanVerdicts, countCharts, ERROR_MARKERS };
+module.exports = { runNotebooks, runNotebook, scanNotebook, scanVerdicts, countCharts, kernelNeverStarted, ERROR_MARKERS };
 
 if (require.main === module) {
   if (process.argv.slice(2).some((a) => a === "--help" || a === "-h")) {
