@@ -233,7 +233,8 @@ export function lineFigure(o: LineOptions): Figure {
     yaxis: { title: { text: o.yTitle ?? "" }, type: o.logY ? "log" : "linear" },
     ...(o.height ? { height: o.height } : {}),
   };
-  if (right.size > 0) layout.yaxis2 = { title: { text: o.rightTitle ?? "" }, overlaying: "y", side: "right" };
+  // automargin: plotly widens the right margin to fit the axis's tick labels and title (the default 20 px cut them off)
+  if (right.size > 0) layout.yaxis2 = { title: { text: o.rightTitle ?? "" }, overlaying: "y", side: "right", automargin: true };
   return { data, layout };
 }
 

@@ -25,6 +25,7 @@ describe("viz outside a kernel", () => {
   it("lineFigure puts rightAxis series on y2 and sets a log axis", () => {
     const f = lineFigure({ title: "r", x: [0, 1], series: { reward: [0, 1], kl: [0, 2] }, rightAxis: ["kl"], logY: true });
     assert.equal(f.data[1].yaxis, "y2");
+    assert.equal(f.layout?.yaxis2?.automargin, true, "room for the right axis's labels and title");
     assert.equal(f.data[0].yaxis, undefined);
     assert.equal(f.layout?.yaxis?.type, "log");
     assert.equal(f.layout?.yaxis2?.overlaying, "y");
