@@ -14,6 +14,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
+import { guardKernelSends } from "./iopub";
 
 export type BackendName = "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu";
 export const BACKEND_ORDER: readonly BackendName[] = ["tensorflow-gpu", "tensorflow", "wasm", "cpu"];
@@ -198,6 +199,7 @@ function silenceTensorFlowLogs(): void {
 /** Initialise once per process; later calls return the first report. */
 export async function initBackend(): Promise<BackendReport> {
   if (report) return report;
+  guardKernelSends(); // in a notebook (every one calls this first), before its cells print: see lib/iopub.ts
   silenceTensorFlowLogs();
   const forcedRaw = process.env.TFJS_BACKEND?.trim();
   const skipped: BackendReport["skipped"] = [];
