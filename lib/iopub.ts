@@ -85,11 +85,14 @@ export function guardSend(cls: SendingClass): boolean {
   return true;
 }
 
+let installed = false; // once a Publisher is guarded, later calls skip the scan of require's cache
+
 /**
  * Guards the Publisher class of every zeromq.js copy this process has loaded (the kernel loads it before any cell
  * runs). Returns how many were newly guarded; outside a kernel, where no zeromq is loaded, 0.
  */
 export function guardKernelSends(): number {
+  if (installed) return 0;
   let n = 0;
   const marker = path.join("zeromq", "lib", "index.js");
   for (const [file, mod] of Object.entries(require.cache)) {
@@ -97,5 +100,6 @@ export function guardKernelSends(): number {
     const pub = (mod.exports as { Publisher?: SendingClass }).Publisher;
     if (pub && typeof pub.prototype?.send === "function" && guardSend(pub)) n++;
   }
+  installed = n > 0;
   return n;
 }

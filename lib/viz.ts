@@ -88,7 +88,6 @@ type Writer = (msg: DisplayMessage, update: boolean) => void;
  */
 function kernelWriter(): Writer | undefined {
   if (!(globalThis as { __tslab__?: unknown }).__tslab__) return undefined;
-  guardOnce();
   const suffix = path.join("tslab", "dist", "jupyter.js");
   for (const [file, mod] of Object.entries(require.cache)) {
     if (!file.endsWith(suffix) || !mod) continue;
@@ -99,14 +98,8 @@ function kernelWriter(): Writer | undefined {
 }
 
 // A chart's redraw is two sends in a row, and a training cell makes hundreds: see lib/iopub.ts for why the kernel's
-// socket must be guarded first.
-let guarded = false;
-function guardOnce(): void {
-  if (guarded) return;
-  guardKernelSends();
-  guarded = true;
-}
-if ((globalThis as { __tslab__?: unknown }).__tslab__) guardOnce();
+// socket must be guarded first (initBackend does it too; a second call is a no-op).
+if ((globalThis as { __tslab__?: unknown }).__tslab__) guardKernelSends();
 
 /** True inside a tslab (Jupyter) kernel, where charts render inline. */
 export function inKernel(): boolean {
