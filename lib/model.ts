@@ -21,7 +21,7 @@
 //   unique names, so each instance prefixes them with "gpt<k>/".
 import * as tf from "@tensorflow/tfjs";
 import { Rng } from "./rng";
-import { matMulNative, nativeBackend, rowNorm, rowNormGrad, sparseSoftmaxXent } from "./native";
+import { batchMatMul, biasAdd, biasAddGrad, matMul2d, matMulNative, nativeBackend, rowNorm, rowNormGrad, sigmoidGrad, sparseSoftmaxXent } from "./native";
 
 export interface ModelConfig {
   vocab_size: number;
@@ -60,10 +60,58 @@ export const NEG = -1e9; // additive mask; finite so a fully masked (padding) ro
 
 let instanceCounter = 0;
 
-/** a @ b (or a @ b^T); both operands have the same rank. */
-function mm<T extends tf.Tensor>(a: T, b: tf.Tensor, transposeB = false): T {
+/**
+ * a @ b (or a @ b^T); both operands have the same rank. With the "linear" fast path: one native kernel each way
+ * (MatMul / BatchMatMulV2) and the gradients written out, where tfjs's matMul reshapes both operands to rank 3 and
+ * back around every product, forward and backward.
+ */
+export function mm<T extends tf.Tensor>(a: T, b: tf.Tensor, transposeB = false): T {
+  if (nativeBackend("linear")) return (transposeB ? mmNativeABt(a, b) : mmNativeAB(a, b)) as unknown as T;
   return tf.matMul(a, b, false, transposeB) as unknown as T;
 }
+
+/** x W + b for rows x [N,K], W [K,F], b [F]: with the "linear" fast path MatMul + BiasAdd, backward MatMul x2 + BiasAddGrad. */
+export function linear(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
+  if (nativeBackend("linear")) return linearNative(x, w, b);
+  return tf.add(tf.matMul(x, w), b) as tf.Tensor2D;
+}
+
+type Native = NonNullable<ReturnType<typeof nativeBackend>>;
+
+/** A native product, a or b optionally transposed (the last two axes); not recorded for autodiff. */
+function nmm(nb: Native, a: tf.Tensor, b: tf.Tensor, ta: boolean, tb: boolean): tf.Tensor {
+  return a.rank === 2 ? matMul2d(nb, a as tf.Tensor2D, b as tf.Tensor2D, ta, tb) : batchMatMul(nb, a, b, ta, tb);
+}
+
+// C = A B:    dA = dC B^T,  dB = A^T dC
+const mmNativeAB = tf.customGrad((...args: unknown[]) => {
+  const [a, b, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+  const nb = nativeBackend("linear")!;
+  save([a, b]);
+  return { value: nmm(nb, a, b, false, false), gradFunc: (dy: tf.Tensor, [sa, sb]: tf.Tensor[]) => [nmm(nb, dy, sb, false, true), nmm(nb, sa, dy, true, false)] };
+}) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+
+// C = A B^T:  dA = dC B,    dB = dC^T A
+const mmNativeABt = tf.customGrad((...args: unknown[]) => {
+  const [a, b, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+  const nb = nativeBackend("linear")!;
+  save([a, b]);
+  return { value: nmm(nb, a, b, false, true), gradFunc: (dy: tf.Tensor, [sa, sb]: tf.Tensor[]) => [nmm(nb, dy, sb, false, false), nmm(nb, dy, sa, true, false)] };
+}) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+
+// Y = X W + b:  dX = dY W^T,  dW = X^T dY,  db = column sums of dY
+const linearNative = tf.customGrad((...args: unknown[]) => {
+  const [x, w, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+  const nb = nativeBackend("linear")!; // the gradient uses the same backend even if fast paths are toggled meanwhile
+  save([x, w]);
+  return {
+    value: biasAdd(nb, matMul2d(nb, x, w), b),
+    gradFunc: (dy: tf.Tensor, [sx, sw]: tf.Tensor[]) => {
+      const g = dy as tf.Tensor2D;
+      return [matMul2d(nb, g, sw as tf.Tensor2D, false, true), matMul2d(nb, sx as tf.Tensor2D, g, true, false), biasAddGrad(nb, g)];
+    },
+  };
+}) as (x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor) => tf.Tensor2D;
 
 /** mm for decoding, where no gradient is taken: one native kernel a product when the "matmul" fast path is on. */
 function mmInfer<T extends tf.Tensor>(a: T, b: tf.Tensor, transposeB = false): T {
@@ -75,10 +123,24 @@ function mmInfer<T extends tf.Tensor>(a: T, b: tf.Tensor, transposeB = false): T
  * GELU, in its sigmoid form x * sigmoid(1.702 x) (Hendrycks & Gimpel 2016 give it beside the tanh form GPT-2 uses;
  * the two differ by < 0.02). Three elementwise ops instead of nine: the MLP's [B, T, 4d] activations are the largest
  * elementwise tensors of a step, so this is a measurable share of step time on the CPU.
+ * Its gradient is written out, with u = 1.702 x and s = sigmoid(u):
+ *   d/dx [x s] = s + x * 1.702 * s (1 - s) = s + u s (1 - s),   so  dx = dy s + (dy u) s (1 - s)
+ * four kernels on the native backend (the last product is TensorFlow's SigmoidGrad), where autodiff takes seven.
  */
-export function gelu(x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => tf.mul(x, tf.sigmoid(tf.mul(x, 1.702))));
-}
+export const gelu = tf.customGrad((...args: unknown[]) => {
+  const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
+  const u = tf.mul(x, 1.702);
+  const s = tf.sigmoid(u);
+  save([u, s]);
+  return {
+    value: tf.mul(x, s),
+    gradFunc: (dy: tf.Tensor, [u, s]: tf.Tensor[]) => {
+      const nb = nativeBackend("gelu");
+      const g = tf.mul(dy, u);
+      return tf.add(tf.mul(dy, s), nb ? sigmoidGrad(nb, s, g) : tf.mul(g, tf.mul(s, tf.sub(1, s))));
+    },
+  };
+}) as (x: tf.Tensor) => tf.Tensor;
 
 /**
  * LayerNorm over the last axis, y = gamma * xhat + beta with xhat = (x - mean) / sqrt(var + eps), written with its
@@ -412,7 +474,7 @@ export class GPT {
     const [B, T, D] = x.shape;
     const H = this.config.n_heads, dh = D / H;
     const h = layerNorm(x, lv.ln1_g, lv.ln1_b).reshape([B * T, D]) as tf.Tensor2D;
-    const proj = tf.add(mm(h, lv.w_qkv), lv.b_qkv); // [B*T, 3D]
+    const proj = linear(h, lv.w_qkv, lv.b_qkv); // [B*T, 3D]
     const parts = tf.split(proj, 3, 1);
     const heads = (t: tf.Tensor) => tf.transpose(t.reshape([B, T, H, dh]), [0, 2, 1, 3]) as tf.Tensor4D;
     return [heads(parts[0]), heads(parts[1]), heads(parts[2])];
@@ -426,15 +488,15 @@ export class GPT {
     const scores = tf.add(mm(tf.mul(q, 1 / Math.sqrt(dh)), k, true), bias);
     const att = this.dropout(tf.softmax(scores, -1), training) as tf.Tensor4D;
     const y = tf.transpose(mm(att, v), [0, 2, 1, 3]).reshape([B * Tq, D]) as tf.Tensor2D;
-    const out = tf.add(mm(y, lv.w_o), lv.b_o).reshape([B, Tq, D]);
+    const out = linear(y, lv.w_o, lv.b_o).reshape([B, Tq, D]);
     return this.dropout(out, training) as tf.Tensor3D;
   }
 
   private mlp(x: tf.Tensor3D, lv: LayerVars, training: boolean): tf.Tensor3D {
     const [B, T, D] = x.shape;
     const h = layerNorm(x, lv.ln2_g, lv.ln2_b).reshape([B * T, D]) as tf.Tensor2D;
-    const a = gelu(tf.add(mm(h, lv.w_fc), lv.b_fc)) as tf.Tensor2D;
-    const out = tf.add(mm(a, lv.w_proj), lv.b_proj).reshape([B, T, D]);
+    const a = gelu(linear(h, lv.w_fc, lv.b_fc)) as tf.Tensor2D;
+    const out = linear(a, lv.w_proj, lv.b_proj).reshape([B, T, D]);
     return this.dropout(out, training) as tf.Tensor3D;
   }
 

@@ -14,15 +14,18 @@ interface NativeBackend {
   executeMultipleOutputs(name: string, attrs: OpAttr[], inputs: tf.TensorInfo[], numOutputs: number): tf.Tensor[];
 }
 
-/** The fast paths, by name: the token NLL kernel, the LayerNorm kernels, the sampler's kernels (drawTokens), products. */
-export const FAST_PATHS = ["nll", "layernorm", "draw", "matmul"] as const;
+/**
+ * The fast paths, by name: the token NLL kernel, the LayerNorm kernels, the sampler's kernels (drawTokens), decoding's
+ * products (matmul), training's products and bias adds with their gradients (linear), GELU's backward (gelu).
+ */
+export const FAST_PATHS = ["nll", "layernorm", "draw", "matmul", "linear", "gelu"] as const;
 export type FastPath = (typeof FAST_PATHS)[number];
 
 /**
  * On unless asked otherwise. "nll" is off: SparseSoftmaxCrossEntropyWithLogits also writes the [N,V] gradient, so
  * scoring (no gradient) took more CPU than the composed loss, and a train step the same (environment.md, "Speed").
  */
-export const DEFAULT_FAST_PATHS: readonly FastPath[] = ["layernorm", "draw", "matmul"];
+export const DEFAULT_FAST_PATHS: readonly FastPath[] = ["layernorm", "draw", "matmul", "linear", "gelu"];
 
 // RLHF_FAST_PATHS: unset = the defaults; all = every one; 0/off/none = none; else a comma-separated list.
 function fromEnv(v: string | undefined): Set<FastPath> {
@@ -74,7 +77,7 @@ export function matMul2d(nb: NativeBackend, a: tf.Tensor2D, b: tf.Tensor2D, tran
 }
 
 /** TensorFlow's BatchMatMulV2 on equal-rank operands of rank >= 3 (adjX/adjY transpose the last two axes); no autodiff. */
-function batchMatMul(nb: NativeBackend, a: tf.Tensor, b: tf.Tensor, adjX: boolean, adjY: boolean): tf.Tensor {
+export function batchMatMul(nb: NativeBackend, a: tf.Tensor, b: tf.Tensor, adjX: boolean, adjY: boolean): tf.Tensor {
   return nb.executeSingleOutput("BatchMatMulV2", [typeAttr(nb, "T", "float32"), boolAttr(nb, "adj_x", adjX),
     boolAttr(nb, "adj_y", adjY)], [a, b]);
 }
@@ -87,6 +90,21 @@ function batchMatMul(nb: NativeBackend, a: tf.Tensor, b: tf.Tensor, adjX: boolea
  */
 export function matMulNative(nb: NativeBackend, a: tf.Tensor, b: tf.Tensor, transposeB: boolean): tf.Tensor {
   return a.rank === 2 ? matMul2d(nb, a as tf.Tensor2D, b as tf.Tensor2D, false, transposeB) : batchMatMul(nb, a, b, false, transposeB);
+}
+
+/** x [N,F] + b [F] as TensorFlow's BiasAdd (one kernel; tfjs's add broadcasts through its own shape checks). */
+export function biasAdd(nb: NativeBackend, x: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
+  return nb.executeSingleOutput("BiasAdd", [typeAttr(nb, "T", "float32"), { name: "data_format", type: nb.binding.TF_ATTR_STRING, value: "NHWC" }], [x, b]) as tf.Tensor2D;
+}
+
+/** d/db of biasAdd: the column sums of dy [N,F] -> [F] (BiasAddGrad). */
+export function biasAddGrad(nb: NativeBackend, dy: tf.Tensor2D): tf.Tensor1D {
+  return nb.executeSingleOutput("BiasAddGrad", [typeAttr(nb, "T", "float32"), { name: "data_format", type: nb.binding.TF_ATTR_STRING, value: "NHWC" }], [dy]) as tf.Tensor1D;
+}
+
+/** g * y * (1 - y) for y = sigmoid(x): the sigmoid's backward pass in one kernel (SigmoidGrad; tfjs composes three). */
+export function sigmoidGrad(nb: NativeBackend, y: tf.Tensor, g: tf.Tensor): tf.Tensor {
+  return nb.executeSingleOutput("SigmoidGrad", [typeAttr(nb, "T", "float32")], [y, g]);
 }
 
 function bnAttrs(nb: NativeBackend, eps: number): OpAttr[] {

@@ -4,7 +4,7 @@ import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
-import { layerNorm, layerNormComposed, tokenNll, tokenNllComposed } from "../lib/model";
+import { gelu, layerNorm, layerNormComposed, linear, mm, tokenNll, tokenNllComposed } from "../lib/model";
 import { fastPaths, matMulNative, nativeBackend } from "../lib/native";
 import { drawTokens } from "../lib/rollout";
 
@@ -73,6 +73,56 @@ test("native: matMulNative (MatMul / BatchMatMulV2, no reshapes) matches tf.matM
       assert.deepEqual(y.shape, ref.shape);
       assert.ok(maxAbsDiff(y, ref) < 1e-5, `case ${i}: value differs by ${maxAbsDiff(y, ref)}`);
     });
+  });
+});
+
+/** Values and gradients of f(...inputs) (summed against a fixed random weight) with the fast path `which` on and off. */
+function onAndOff(which: "linear" | "gelu", f: (...xs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[]): { value: number; grads: number[] } {
+  return tf.tidy(() => {
+    const run = (paths: readonly ("linear" | "gelu")[]) => {
+      const old = fastPaths([...paths]);
+      const y = f(...inputs);
+      const w = tf.randomNormal(y.shape, 0, 1, "float32", 99);
+      const g = tf.grads((...xs: tf.Tensor[]) => tf.sum(tf.mul(f(...xs), w)))(inputs);
+      fastPaths(old);
+      return { y, g };
+    };
+    const on = run([which]), off = run([]);
+    assert.deepEqual(on.y.shape, off.y.shape);
+    return { value: maxAbsDiff(on.y, off.y), grads: on.g.map((g, i) => maxAbsDiff(g, off.g[i])) };
+  });
+}
+
+test("native: linear and mm (MatMul, BatchMatMulV2, BiasAdd, gradients written out) match tfjs autodiff", () => {
+  const r = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, "float32", seed);
+  const cases: [string, (...xs: tf.Tensor[]) => tf.Tensor, tf.Tensor[]][] = [
+    ["linear", (x, w, b) => linear(x as tf.Tensor2D, w, b), [r([6, 8], 1), r([8, 5], 2), r([5], 3)]],
+    ["mm 2-D", (a, b) => mm(a, b), [r([6, 8], 4), r([8, 5], 5)]],
+    ["mm 2-D, b transposed (the tied LM head)", (a, b) => mm(a, b, true), [r([6, 8], 6), r([5, 8], 7)]],
+    ["mm 4-D, b transposed (q k^T)", (a, b) => mm(a, b, true), [r([2, 3, 4, 5], 8), r([2, 3, 7, 5], 9)]],
+    ["mm 4-D (att v)", (a, b) => mm(a, b), [r([2, 3, 4, 7], 10), r([2, 3, 7, 5], 11)]],
+  ];
+  for (const [name, f, xs] of cases) {
+    const d = onAndOff("linear", f, xs);
+    assert.ok(d.value < 1e-5, `${name}: value differs by ${d.value}`);
+    d.grads.forEach((g, i) => assert.ok(g < 1e-4, `${name}: gradient ${i} differs by ${g}`));
+  }
+  tf.dispose(cases.flatMap((c) => c[2]));
+});
+
+test("native: gelu's written gradient (SigmoidGrad) equals autodiff of x * sigmoid(1.702 x)", () => {
+  tf.tidy(() => {
+    const x = tf.mul(tf.randomNormal([7, 9], 0, 1, "float32", 12), 3);
+    const d = onAndOff("gelu", (t) => gelu(t), [x]);
+    assert.ok(d.value < 1e-6 && d.grads[0] < 1e-5, `gelu differs: value ${d.value}, gradient ${d.grads[0]}`);
+    const w = tf.randomNormal([7, 9], 0, 1, "float32", 13);
+    const autodiff = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.mul(t, tf.sigmoid(tf.mul(t, 1.702))), w)))(x);
+    for (const paths of [["gelu"], []] as const) {
+      const old = fastPaths([...paths]);
+      const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(gelu(t), w)))(x);
+      fastPaths(old);
+      assert.ok(maxAbsDiff(g, autodiff) < 1e-5, `gelu gradient (${paths.join() || "composed"}) differs from autodiff by ${maxAbsDiff(g, autodiff)}`);
+    }
   });
 });
 
