@@ -2,7 +2,9 @@
 // occur anywhere in the training text (the pretraining corpus and the training split of the reviews). A model that
 // writes "was absolutely por, already fun buffeted." scores 5 of 6; one that writes English scores near 1.
 import * as fs from "node:fs";
+import * as tf from "@tensorflow/tfjs";
 import { repoPath } from "./config";
+import { crossEntropy, type GPT } from "./model";
 import { loadCorpus, loadReviews } from "./data";
 import { pretokenize, type Tokenizer } from "./tokenizer";
 
@@ -56,4 +58,50 @@ export function singleTokenShare(tok: Tokenizer, texts: string[]): number {
     }
   }
   return words ? single / words : NaN;
+}
+
+/**
+ * Held-out bits per character: how well a model predicts English it has not seen, in a unit that does not depend on
+ * its tokenizer (a loss per token does: a token of a 16k vocabulary holds more text than one of a 2k vocabulary).
+ *   bpc = sum over sentences of -log2 p(sentence + EOS | BOS)  /  sum of their characters
+ * Each text is framed as in training (BOS + text + EOS). Texts longer than maxChars characters are left out, so that
+ * tokenizers of 2,048 tokens and more, at a context of 64, all score the same sentences; a text that still does not
+ * fit the model's context is left out too and counted in `skipped` (compare two models only when their `sentences` agree).
+ */
+export function bitsPerChar(model: GPT, tok: Tokenizer, texts: string[], maxChars = 150, batchSize = 64): { bpc: number; sentences: number; chars: number; skipped: number } {
+  const C = model.config.context;
+  const kept: string[] = [], seqs: number[][] = [];
+  let skipped = 0;
+  for (const t of texts) {
+    if (t.length > maxChars) continue;
+    const ids = [tok.bos, ...tok.encode(t), tok.eos];
+    if (ids.length > C) { skipped++; continue; }
+    kept.push(t);
+    seqs.push(ids);
+  }
+  const nats: number[] = [], chars: number[] = []; // per batch
+  for (let i = 0; i < seqs.length; i += batchSize) {
+    const batch = seqs.slice(i, i + batchSize);
+    const T = Math.max(...batch.map((s) => s.length)) - 1;
+    const x = new Int32Array(batch.length * T), y = new Int32Array(batch.length * T), m = new Float32Array(batch.length * T);
+    batch.forEach((s, r) => {
+      for (let t = 0; t < s.length - 1; t++) { x[r * T + t] = s[t]; y[r * T + t] = s[t + 1]; m[r * T + t] = 1; }
+    });
+    const n = m.reduce((a, b) => a + b, 0);
+    // right padding: causal attention never lets a real position see the padding after it
+    const mean = tf.tidy(() => crossEntropy(model.forward(tf.tensor2d(x, [batch.length, T], "int32")).logits,
+      tf.tensor2d(y, [batch.length, T], "int32"), tf.tensor2d(m, [batch.length, T])).dataSync()[0]);
+    nats.push(mean * n);
+    chars.push(kept.slice(i, i + batchSize).reduce((a, t) => a + t.length, 0));
+  }
+  return { bpc: pooledBitsPerChar(nats, chars), sentences: kept.length, chars: chars.reduce((a, b) => a + b, 0), skipped };
+}
+
+/**
+ * Bits per character of a set of texts from their losses: total nats / ln 2 / total characters. Pooled, not a mean
+ * of each text's bpc: a long sentence counts for its length. NaN without characters.
+ */
+export function pooledBitsPerChar(nats: number[], chars: number[]): number {
+  const c = chars.reduce((a, b) => a + b, 0);
+  return c ? nats.reduce((a, b) => a + b, 0) / Math.LN2 / c : NaN;
 }

@@ -24,7 +24,7 @@ import {
   StageCallbacks, StageResult, checkpointDir, checkpointMismatch, ensurePretrained, loadStage, stageRecord,
 } from "./pretrain";
 import { generate } from "./sample";
-import { fluency, newPrompts } from "./fluency";
+import { bitsPerChar, fluency, newPrompts } from "./fluency";
 
 export interface SftExample {
   demo: Demonstration;
@@ -46,6 +46,10 @@ export interface SftSummary {
   eos_max_new_tokens: number;
   /** Share of the words of completions of data/new_prompts.txt (8 each, temperature 1) found in the training text. */
   fluency: number;
+  /** Bits per character on the held-out review sentences (lib/fluency.ts bitsPerChar): comparable across tokenizers. */
+  heldout_bpc: number;
+  /** How many held-out sentences heldout_bpc scored (compare two runs' bpc only when these agree). */
+  heldout_bpc_sentences: number;
   [key: string]: unknown;
 }
 
@@ -230,6 +234,7 @@ export async function trainSft(cfg: Config, cb: StageCallbacks = {}, base?: Stag
   const maxNew = Math.min(cfg.rm.max_new_tokens, cfg.model.context - Math.max(...heldOut.map((e) => e.promptLen)));
   const stats = completionStats(model, tokenizer, heldOut.map((e) => e.demo.prompt), maxNew, cfg.seed);
   const fluent = sftFluency(model, tokenizer, maxNew, cfg.seed);
+  const bpc = bitsPerChar(model, tokenizer, loadReviews("val").map((r) => r.text));
   const summary: SftSummary = {
     val_loss_before: valBefore,
     val_loss_after: valLoss,
@@ -243,6 +248,8 @@ export async function trainSft(cfg: Config, cb: StageCallbacks = {}, base?: Stag
     mean_completion_tokens: stats.mean_tokens,
     eos_max_new_tokens: maxNew,
     fluency: fluent.share,
+    heldout_bpc: bpc.bpc,
+    heldout_bpc_sentences: bpc.sentences,
   };
   const dir = checkpointDir(cfg, "sft");
   await saveCheckpoint(dir, { model, tokenizer, config: stageRecord(cfg, "sft"), extra: { summary } });

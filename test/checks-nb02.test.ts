@@ -1,7 +1,7 @@
 // lib/checks/nb02: each check passes the right answer, fails plausible wrong ones, and reports a stub as NOT DONE.
 import { describe, it } from "node:test";
 import { notDone } from "../lib/exercise";
-import { checkLrSchedule, checkSftMask, LrExercise, SftMaskExercise } from "../lib/checks/nb02";
+import { BpcExercise, checkBitsPerChar, checkLrSchedule, checkSftMask, LrExercise, SftMaskExercise } from "../lib/checks/nb02";
 import { assertCheckDiscriminates } from "./check-helpers";
 
 /** The mask with the rule "target s[t+1] counts when keep(t + 1, ids, promptLen)". */
@@ -33,6 +33,18 @@ describe("lib/checks/nb02", () => {
       "warmup starts at 0 (step / warmup)": (i, s) => cosine(i, s, { warmFromZero: true }),
       "decays to 0, ignoring min_lr_ratio": (i, s) => cosine(i, s, { toZero: true }),
       "progress over steps - warmup (never reaches the minimum)": (i, s) => cosine(i, s, { span: s.steps - s.warmup_steps }),
+    }, () => notDone());
+  });
+
+  it("02.3 bits per character: passes pooled nats / ln 2 / characters, fails nats, per token, a mean of ratios and a sign slip", () => {
+    const nats = (lp: number[]) => -lp.reduce((a, b) => a + b, 0);
+    const chars = (ts: string[]) => ts.reduce((a, t) => a + t.length, 0);
+    const right: BpcExercise = (lp, ts) => lp.map(nats).reduce((a, b) => a + b, 0) / Math.LN2 / chars(ts);
+    assertCheckDiscriminates(checkBitsPerChar, right, {
+      "nats per character (no ln 2)": (lp, ts) => lp.map(nats).reduce((a, b) => a + b, 0) / chars(ts),
+      "bits per token": (lp) => lp.map(nats).reduce((a, b) => a + b, 0) / Math.LN2 / lp.reduce((a, l) => a + l.length, 0),
+      "the mean of each sentence's bpc": (lp, ts) => lp.reduce((a, l, i) => a + nats(l) / Math.LN2 / ts[i].length, 0) / lp.length,
+      "log-probs not negated": (lp, ts) => -right(lp, ts),
     }, () => notDone());
   });
 });

@@ -6,7 +6,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { initBackend } from "../lib/backend";
-import { fluency, newPrompts, singleTokenShare, trainingVocabulary, wordsOf } from "../lib/fluency";
+import * as tf from "@tensorflow/tfjs";
+import { bitsPerChar, fluency, newPrompts, singleTokenShare, trainingVocabulary, wordsOf } from "../lib/fluency";
 import { GPT } from "../lib/model";
 import { sftFluency } from "../lib/sft";
 import { Tokenizer, trainTokenizer } from "../lib/tokenizer";
@@ -43,6 +44,23 @@ describe("fluency", () => {
     assert.ok(newPrompts().length >= 20);
     m.dispose();
   });
+  it("bitsPerChar: a uniform model pays log2 V bits a predicted token, summed over sentences, per character", () => {
+    const tok = trainTokenizer("the food was good. ".repeat(50), { kind: "bpe", vocab_size: 300 });
+    const m = new GPT({ vocab_size: tok.vocabSize, context: 16, d_model: 16, n_layers: 1, n_heads: 2, dropout: 0 }, { seed: 3 });
+    // the LM head is tied to the token embeddings: zero them and every logit is 0, every next token 1/V
+    const wte = m.trainableVariables().find((v) => v.name.endsWith("/wte"))!;
+    wte.assign(tf.zerosLike(wte));
+    const texts = ["the food was good.", "good food", "x".repeat(40), "the food was good, the food was good, the food was good"];
+    const r = bitsPerChar(m, tok, texts, 30, 2); // batches of 2: padding in the first batch
+    assert.equal(r.sentences, 2, "the 40-character text is over maxChars");
+    assert.equal(r.skipped, 0);
+    const predicted = tok.encode(texts[0]).length + 1 + tok.encode(texts[1]).length + 1; // each token and EOS, after BOS
+    assert.ok(Math.abs(r.bpc - (predicted * Math.log2(tok.vocabSize)) / (texts[0].length + texts[1].length)) < 1e-4, `bpc ${r.bpc}`);
+    const long = bitsPerChar(m, tok, ["zq".repeat(20)], 100);
+    assert.deepEqual([long.sentences, long.skipped], [0, 1], "40 unmerged bytes do not fit a context of 16: left out and counted");
+    assert.ok(Number.isNaN(long.bpc));
+    m.dispose();
+  });
   it("singleTokenShare counts the words a tokenizer keeps whole", () => {
     const char = new Tokenizer("char", []);
     assert.equal(singleTokenShare(char, ["I ate a pie, 42!"]), 1 / 4, "only the one-letter word 'I' is one byte");
@@ -74,6 +92,8 @@ describe("npm run fluency (tools/fluency.ts)", () => {
     for (const k of ["fluency", "fluency_seed2", "single_token_words"]) {
       assert.ok(typeof out[k] === "number" && out[k] >= 0 && out[k] <= 1, `${k} = ${out[k]}`);
     }
+    for (const k of ["pretrain_bpc", "sft_bpc"]) assert.ok(typeof out[k] === "number" && out[k] > 0 && out[k] < 10, `${k} = ${out[k]}`);
+    assert.ok(typeof out.bpc_sentences === "number" && out.bpc_sentences > 0, `bpc_sentences = ${out.bpc_sentences}`);
     assert.ok(fs.existsSync(path.join(tmp, "ck", "variants", "v320", "sft", "model.json")), "the variant's own checkpoint folder");
     assert.equal(JSON.parse(fs.readFileSync(path.join(tmp, "ck", "variants", "v320", "pretrain", "tokenizer.json"), "utf8")).vocab_size, 320);
     assert.match(r.stderr, /\| /, "ten samples on stderr, prompt | completion");

@@ -2,11 +2,13 @@
 // again with some tokenizer.*, model.*, pretrain.* or sft.* keys changed, into <checkpoints>/variants/<name>/ and
 // <runs>/variants/<name>/, to see what a change does to the base model's fluency (lib/fluency.ts) and what it costs.
 // Prints the run's progress and ten SFT samples on stderr and one JSON line on stdout: the overrides, the stage times,
-// the validation losses, the fluency at two sampling seeds and the share of held-out review words that are one token.
+// the validation losses, the fluency at two sampling seeds, the share of held-out review words that are one token, and
+// the held-out bits per character of the base and SFT models (lib/fluency.ts bitsPerChar: lower is better English, in
+// a unit a bigger vocabulary cannot game).
 // Without --set it trains the course's own recipe again (the reference row). Exit codes: 0 done, 1 failed, 2 bad input.
 import { withOverrides, type Config } from "../lib/config";
 import { loadReviews } from "../lib/data";
-import { newPrompts, singleTokenShare } from "../lib/fluency";
+import { bitsPerChar, newPrompts, singleTokenShare } from "../lib/fluency";
 import { trainPretrain } from "../lib/pretrain";
 import { generate } from "../lib/sample";
 import { sftFluency, trainSft } from "../lib/sft";
@@ -19,7 +21,7 @@ const HELP = `usage: npm run fluency -- --name <name> [--set <key=value> ...] [-
   --set     a tokenizer.*, model.*, pretrain.* or sft.* key and its value as YAML, e.g. tokenizer.vocab_size=4096
   --config  the base config (default: $RLHF_CONFIG, else config/course.yaml)
   --help    this text
-Prints one JSON line {name, overrides, pretrain_seconds, sft_seconds, ..., fluency, fluency_seed2} on stdout.
+Prints one JSON line {name, overrides, pretrain_seconds, sft_seconds, ..., fluency, fluency_seed2, sft_bpc} on stdout.
 Exit codes: 0 done, 1 the run failed, 2 bad arguments.`;
 
 async function runVariant(base: Config, name: string, overrides: string[], log: (l: string) => void) {
@@ -29,6 +31,7 @@ async function runVariant(base: Config, name: string, overrides: string[], log: 
     `paths.checkpoints=${base.paths.checkpoints}/variants/${name}`, `paths.runs=${base.paths.runs}/variants/${name}`, ...overrides,
   ]);
   const pre = await trainPretrain(cfg, { log });
+  const preBpc = bitsPerChar(pre.model, pre.tokenizer, loadReviews("val").map((r) => r.text));
   const sft = await trainSft(cfg, { log }, pre);
   pre.model.dispose();
   const maxNew = sft.summary.eos_max_new_tokens;
@@ -43,6 +46,7 @@ async function runVariant(base: Config, name: string, overrides: string[], log: 
       pretrain_val_loss: pre.summary.val_loss, sft_seconds: sft.summary.seconds, sft_val_loss: sft.summary.val_loss_after,
       fluency: sft.summary.fluency, fluency_seed2: second.share, words: second.words,
       single_token_words: singleTokenShare(sft.tokenizer, loadReviews("val").map((r) => r.text)),
+      pretrain_bpc: preBpc.bpc, sft_bpc: sft.summary.heldout_bpc, bpc_sentences: sft.summary.heldout_bpc_sentences,
     },
   };
 }

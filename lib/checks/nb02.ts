@@ -6,6 +6,7 @@ import { Demonstration } from "../data";
 import { lrAt, ScheduleOptions } from "../optim";
 import { Rng } from "../rng";
 import { sftBatch, SftExample } from "../sft";
+import { pooledBitsPerChar } from "../fluency";
 
 /**
  * The learner's SFT loss mask: each example's ids are [BOS, prompt..., response..., EOS] and promptLens[i] counts
@@ -60,5 +61,27 @@ export function checkLrSchedule(yours: LrExercise, print?: (line: string) => voi
       assertClose(`schedule ${k} (${JSON.stringify(s)})`, got, want, { labels: ["step"], atol: 1e-9, rtol: 1e-6 });
     });
     return "agrees with lib/optim lrAt at every step of 6 schedules (with and without warmup, min_lr_ratio 0 to 1)";
+  }, print);
+}
+
+/** The learner's bits per character: logprobs[i] holds ln p of each predicted token of text i (EOS included). */
+export type BpcExercise = (logprobs: number[][], texts: string[]) => number;
+
+/** 02.3: pooled bits per character (lib/fluency pooledBitsPerChar) on 20 random sets of sentences of unequal length. */
+export function checkBitsPerChar(yours: BpcExercise, print?: (line: string) => void): void {
+  check("02.3", "bits per character", () => {
+    const rng = new Rng(203);
+    const words = ["the", "food", "was", "great", "battery", "died", "after", "a", "week", "never", "again", "and", "service"];
+    for (let k = 0; k < 20; k++) {
+      const n = 2 + rng.int(5);
+      const texts = Array.from({ length: n }, () => Array.from({ length: 1 + rng.int(12) }, () => words[rng.int(words.length)]).join(" ") + ".");
+      // about one token a word, plus EOS; log-probs in (-8, 0)
+      const logprobs = texts.map((t) => Array.from({ length: t.split(" ").length + 1 }, () => -8 * rng.next()));
+      const got = yours(logprobs.map((l) => l.slice()), texts.slice());
+      const want = pooledBitsPerChar(logprobs.map((l) => -l.reduce((a, b) => a + b, 0)), texts.map((t) => t.length));
+      if (typeof got !== "number") throw new CheckFailure(`set ${k}: expected a number, got ${typeof got}`);
+      assertClose(`set ${k} (${n} sentences of ${texts.map((t) => t.length).join(", ")} characters)`, [got], [want], { labels: ["value"], atol: 1e-9, rtol: 1e-6 });
+    }
+    return "agrees with lib/fluency pooledBitsPerChar on 20 random sets of sentences";
   }, print);
 }
