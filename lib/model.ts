@@ -84,20 +84,20 @@ function nmm(nb: Native, a: tf.Tensor, b: tf.Tensor, ta: boolean, tb: boolean): 
 }
 
 // C = A B:    dA = dC B^T,  dB = A^T dC
-const mmNativeAB = tf.customGrad((...args: unknown[]) => {
-  const [a, b, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-  const nb = nativeBackend("linear")!;
-  save([a, b]);
-  return { value: nmm(nb, a, b, false, false), gradFunc: (dy: tf.Tensor, [sa, sb]: tf.Tensor[]) => [nmm(nb, dy, sb, false, true), nmm(nb, sa, dy, true, false)] };
-}) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
-
 // C = A B^T:  dA = dC B,    dB = dC^T A
-const mmNativeABt = tf.customGrad((...args: unknown[]) => {
+const nativeProduct = (transposeB: boolean) => tf.customGrad((...args: unknown[]) => {
   const [a, b, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
   const nb = nativeBackend("linear")!;
   save([a, b]);
-  return { value: nmm(nb, a, b, false, true), gradFunc: (dy: tf.Tensor, [sa, sb]: tf.Tensor[]) => [nmm(nb, dy, sb, false, false), nmm(nb, dy, sa, true, false)] };
+  return {
+    value: nmm(nb, a, b, false, transposeB),
+    gradFunc: (dy: tf.Tensor, [sa, sb]: tf.Tensor[]) => transposeB
+      ? [nmm(nb, dy, sb, false, false), nmm(nb, dy, sa, true, false)]
+      : [nmm(nb, dy, sb, false, true), nmm(nb, sa, dy, true, false)],
+  };
 }) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+const mmNativeAB = nativeProduct(false);
+const mmNativeABt = nativeProduct(true);
 
 // Y = X W + b:  dX = dY W^T,  dW = X^T dY,  db = column sums of dY
 const linearNative = tf.customGrad((...args: unknown[]) => {
