@@ -30,8 +30,9 @@ async function runVariant(base: Config, name: string, overrides: string[], log: 
   const cfg = withOverrides(base, [
     `paths.checkpoints=${base.paths.checkpoints}/variants/${name}`, `paths.runs=${base.paths.runs}/variants/${name}`, ...overrides,
   ]);
+  const heldOut = loadReviews("val").map((r) => r.text);
   const pre = await trainPretrain(cfg, { log });
-  const preBpc = bitsPerChar(pre.model, pre.tokenizer, loadReviews("val").map((r) => r.text));
+  const preBpc = bitsPerChar(pre.model, pre.tokenizer, heldOut);
   const sft = await trainSft(cfg, { log }, pre);
   pre.model.dispose();
   const maxNew = sft.summary.eos_max_new_tokens;
@@ -45,7 +46,7 @@ async function runVariant(base: Config, name: string, overrides: string[], log: 
       pretrain_seconds: pre.summary.seconds, pretrain_ms_per_step: pre.summary.ms_per_step, params: pre.summary.params,
       pretrain_val_loss: pre.summary.val_loss, sft_seconds: sft.summary.seconds, sft_val_loss: sft.summary.val_loss_after,
       fluency: sft.summary.fluency, fluency_seed2: second.share, words: second.words,
-      single_token_words: singleTokenShare(sft.tokenizer, loadReviews("val").map((r) => r.text)),
+      single_token_words: singleTokenShare(sft.tokenizer, heldOut),
       pretrain_bpc: preBpc.bpc, sft_bpc: sft.summary.heldout_bpc, bpc_sentences: sft.summary.heldout_bpc_sentences,
     },
   };
