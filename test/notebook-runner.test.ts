@@ -86,6 +86,14 @@ describe("tools/nb.js", () => {
     assert.throws(() => nbgen.parseSource("%% python\nx", "f.nb"), /f\.nb:1: unknown cell kind "python"/);
   });
 
+  it("refuses a control character in a cell, where a LaTeX \\frac or \\text lost its backslash", () => {
+    assert.throws(() => nbgen.parseSource("%% md\nok\n$$\x0crac{a}{b}$$", "f.nb"), /f\.nb:3: control character U\+000c in a md cell at column 3/);
+    // "\text" in an escaping string is a tab and "ext": the bug this guards against
+    assert.throws(() => nbgen.parseSource("%% md\n$\text{x}$", "g.nb"), /g\.nb:2: control character U\+0009 in a md cell at column 2/);
+    assert.throws(() => nbgen.parseSource("%% code\nconst s = \"\x08\";", "h.nb"), /h\.nb:2: control character U\+0008 in a code cell/);
+    assert.equal(nbgen.parseSource("%% code\nif (x) {\n\treturn 1;\n}")[0].text, "if (x) {\n\treturn 1;\n}", "a tab indents code");
+  });
+
   it("builds nbformat 4.5 for the tslab kernel with stable ids and no outputs", () => {
     const nb = nbgen.toNotebook([{ kind: "md", text: "# T\nline" }, { kind: "code", text: "1 + 1" }], "demo");
     assert.equal(nb.nbformat, 4);

@@ -69,6 +69,12 @@ function parseSource(text, file = "<source>") {
       cells.push(cur);
       return;
     }
+    // a control character in a cell is a LaTeX command that lost its backslash on the way in (\frac -> form feed + "rac")
+    const ctrl = (cur && cur.kind === "md" ? /[\x00-\x09\x0b-\x1f]/ : /[\x00-\x08\x0b-\x1f]/).exec(line);
+    if (cur && ctrl) {
+      throw new Error(`${file}:${i + 1}: control character U+${ctrl[0].charCodeAt(0).toString(16).padStart(4, "0")} in a ${cur.kind} cell ` +
+        `at column ${ctrl.index + 1} (a \\t, \\f or \\b of a LaTeX command written through an escaping string?)`);
+    }
     if (cur) cur.lines.push(line.startsWith("\\%%") ? line.slice(1) : line);
   });
   return cells.map((c) => {
