@@ -2,9 +2,9 @@
 // occur anywhere in the training text (the pretraining corpus and the training split of the reviews). A model that
 // writes "was absolutely por, already fun buffeted." scores 5 of 6; one that writes English scores near 1.
 import * as fs from "node:fs";
-import * as tf from "@tensorflow/tfjs";
 import { repoPath } from "./config";
-import { crossEntropy, type GPT } from "./model";
+import type { GPT } from "./model";
+import { completionLogprobs, type Sequence } from "./sequence_logprobs";
 import { loadCorpus, loadReviews } from "./data";
 import { pretokenize, type Tokenizer } from "./tokenizer";
 
@@ -69,31 +69,17 @@ export function singleTokenShare(tok: Tokenizer, texts: string[]): number {
  * fit the model's context is left out too and counted in `skipped` (compare two models only when their `sentences` agree).
  */
 export function bitsPerChar(model: GPT, tok: Tokenizer, texts: string[], maxChars = 150, batchSize = 64): { bpc: number; sentences: number; chars: number; skipped: number } {
-  const C = model.config.context;
-  const kept: string[] = [], seqs: number[][] = [];
+  const kept: string[] = [], seqs: Sequence[] = [];
   let skipped = 0;
   for (const t of texts) {
     if (t.length > maxChars) continue;
-    const ids = [tok.bos, ...tok.encode(t), tok.eos];
-    if (ids.length > C) { skipped++; continue; }
+    const responseIds = [...tok.encode(t), tok.eos];
+    if (1 + responseIds.length > model.config.context) { skipped++; continue; }
     kept.push(t);
-    seqs.push(ids);
+    seqs.push({ promptIds: [tok.bos], responseIds });
   }
-  const nats: number[] = [], chars: number[] = []; // per batch
-  for (let i = 0; i < seqs.length; i += batchSize) {
-    const batch = seqs.slice(i, i + batchSize);
-    const T = Math.max(...batch.map((s) => s.length)) - 1;
-    const x = new Int32Array(batch.length * T), y = new Int32Array(batch.length * T), m = new Float32Array(batch.length * T);
-    batch.forEach((s, r) => {
-      for (let t = 0; t < s.length - 1; t++) { x[r * T + t] = s[t]; y[r * T + t] = s[t + 1]; m[r * T + t] = 1; }
-    });
-    const n = m.reduce((a, b) => a + b, 0);
-    // right padding: causal attention never lets a real position see the padding after it
-    const mean = tf.tidy(() => crossEntropy(model.forward(tf.tensor2d(x, [batch.length, T], "int32")).logits,
-      tf.tensor2d(y, [batch.length, T], "int32"), tf.tensor2d(m, [batch.length, T])).dataSync()[0]);
-    nats.push(mean * n);
-    chars.push(kept.slice(i, i + batchSize).reduce((a, t) => a + t.length, 0));
-  }
+  const nats = Array.from(completionLogprobs(model, seqs, tok.pad, batchSize), (lp) => -lp); // per sentence
+  const chars = kept.map((t) => t.length);
   return { bpc: pooledBitsPerChar(nats, chars), sentences: kept.length, chars: chars.reduce((a, b) => a + b, 0), skipped };
 }
 
