@@ -5,9 +5,9 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { initBackend } from "../lib/backend";
-import { ConfigError, configSource, loadConfig, withOverrides } from "../lib/config";
-import { ablationConfig, ablationSummaries, ppoDifferences, runAblation } from "../lib/ablation";
+import { initBackend } from "../lib/core/backend";
+import { ConfigError, configSource, loadConfig, withOverrides } from "../lib/core/config";
+import { ablationConfig, ablationSummaries, ppoDifferences, runAblation } from "../lib/studies/ablation";
 
 before(async () => {
   await initBackend();

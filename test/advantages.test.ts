@@ -4,9 +4,9 @@
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
-import { grpoAdvantages, reinforcePlusPlusAdvantages, rlooAdvantages } from "../lib/advantages";
-import { klPerToken } from "../lib/kl";
+import { initBackend } from "../lib/core/backend";
+import { grpoAdvantages, reinforcePlusPlusAdvantages, rlooAdvantages } from "../lib/rl/advantages";
+import { klPerToken } from "../lib/rl/kl";
 
 before(async () => {
   await initBackend();

@@ -5,7 +5,7 @@ import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { BackendReport, formatBackendReport, initBackend } from "../lib/backend";
+import { BackendReport, formatBackendReport, initBackend } from "../lib/core/backend";
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -57,7 +57,7 @@ describe("backend", () => {
   it("rejects an unknown TFJS_BACKEND with the allowed names", () => {
     const r = spawnSync(
       process.execPath,
-      ["--import", "tsx", "-e", 'require("./lib/backend").initBackend().then(()=>process.exit(0),e=>{console.error(e.message);process.exit(3)})'],
+      ["--import", "tsx", "-e", 'require("./lib/core/backend").initBackend().then(()=>process.exit(0),e=>{console.error(e.message);process.exit(3)})'],
       { cwd: ROOT, env: { ...process.env, TFJS_BACKEND: "webgl" }, encoding: "utf8", timeout: 60_000 },
     );
     assert.equal(r.status, 3);
@@ -67,7 +67,7 @@ describe("backend", () => {
   it("wasm fallback: gather gradient (UnsortedSegmentSum) and untransposed matmul give the hand-computed values", () => {
     const code = `
       const tf = require("@tensorflow/tfjs");
-      const { initBackend } = require("./lib/backend");
+      const { initBackend } = require("./lib/core/backend");
       (async () => {
         const rep = await initBackend();
         // d/dE sum(gather(E, [0, 2, 0]) * c): row 0 gets c0 + c2, row 2 gets c1, row 1 gets 0.

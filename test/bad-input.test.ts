@@ -6,13 +6,13 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
-import { initBackend } from "../lib/backend";
-import { saveCheckpoint } from "../lib/checkpoint";
-import { loadConfig } from "../lib/config";
-import { decodeUtf8, parseReviews } from "../lib/data";
-import { GPT } from "../lib/model";
-import { trainSft } from "../lib/sft";
-import { trainTokenizer } from "../lib/tokenizer";
+import { initBackend } from "../lib/core/backend";
+import { saveCheckpoint } from "../lib/train/checkpoint";
+import { loadConfig } from "../lib/core/config";
+import { decodeUtf8, parseReviews } from "../lib/lm/data";
+import { GPT } from "../lib/lm/model";
+import { ensureSft } from "../lib/pipeline/stages";
+import { trainTokenizer } from "../lib/lm/tokenizer";
 
 const ROOT = path.resolve(__dirname, "..");
 let tmp: string;
@@ -173,7 +173,7 @@ describe("too little data for a batch", () => {
       .replace("sft:\n  steps: 10\n  batch_size: 8\n", "sft:\n  steps: 10\n  batch_size: 5000\n"));
     const cfg = loadConfig(file);
     assert.equal(cfg.sft.batch_size, 5000);
-    await assert.rejects(trainSft(cfg, { log: () => {} }), (e: Error) => {
+    await assert.rejects(ensureSft(cfg, { log: () => {} }), (e: Error) => {
       assert.match(e.message, /big-batch\.yaml: sft\.batch_size is 5000 but only \d+ training demonstrations fit the context \(from data\/reviews\.jsonl\); expected sft\.batch_size <= \d+/);
       return true;
     });

@@ -5,8 +5,8 @@ import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as cp from "node:child_process";
 import * as fs from "node:fs";
-import { initBackend } from "../lib/backend";
-import { GPT } from "../lib/model";
+import { initBackend } from "../lib/core/backend";
+import { GPT } from "../lib/lm/model";
 import { SHAPES, TORCH_SCRIPT, benchTfjs, formatTable, mergeSides, modelConfig, paramCountFormula, summarize, torchPython } from "../tools/bench";
 
 before(async () => {

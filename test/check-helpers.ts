@@ -2,7 +2,7 @@
 // report an untouched stub as NOT DONE. The verdict is read from the line the check prints, as the notebook runner
 // reads it.
 import assert from "node:assert/strict";
-import { VERDICT_PATTERN } from "../lib/exercise";
+import { VERDICT_PATTERN } from "../lib/notebook/exercise";
 
 /** Runs a check with a capturing print and returns the status and the line it printed. */
 function verdictOf<F>(run: (f: F, print: (l: string) => void) => void, f: F): { status: string; line: string } {

@@ -5,10 +5,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
-import { GPT, ModelConfig } from "../lib/model";
-import { checkpointExists, loadCheckpoint, readCheckpointConfig, saveCheckpoint } from "../lib/checkpoint";
-import { trainTokenizer } from "../lib/tokenizer";
+import { initBackend } from "../lib/core/backend";
+import { GPT, ModelConfig } from "../lib/lm/model";
+import { checkpointExists, loadCheckpoint, readCheckpointConfig, saveCheckpoint } from "../lib/train/checkpoint";
+import { trainTokenizer } from "../lib/lm/tokenizer";
 
 let root: string;
 before(async () => {
@@ -91,10 +91,10 @@ test("a process killed mid-save (SIGKILL) leaves the previous checkpoint loadabl
   const m1 = new GPT(cfg, { seed: 7 });
   await saveCheckpoint(dir, { model: m1, tokenizer: tok, config: { v: 1 } });
   const child = `
-    const { initBackend } = require("./lib/backend");
-    const { GPT } = require("./lib/model");
-    const { saveCheckpoint } = require("./lib/checkpoint");
-    const { Tokenizer } = require("./lib/tokenizer");
+    const { initBackend } = require("./lib/core/backend");
+    const { GPT } = require("./lib/lm/model");
+    const { saveCheckpoint } = require("./lib/train/checkpoint");
+    const { Tokenizer } = require("./lib/lm/tokenizer");
     initBackend().then(async () => {
       const tok = Tokenizer.fromJSON(${JSON.stringify(tok.toJSON())});
       const m = new GPT(${JSON.stringify(cfg)}, { seed: 8 });

@@ -1,9 +1,9 @@
 // lib/checks/nb01: each check passes the right answer, fails plausible wrong ones, and reports a stub as NOT DONE.
 import { describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
-import { notDone } from "../lib/exercise";
-import { checkBpeMerges, checkCrossEntropy, BpeExercise, CrossEntropyExercise } from "../lib/checks/nb01";
-import { pretokenize } from "../lib/tokenizer";
+import { notDone } from "../lib/notebook/exercise";
+import { checkBpeMerges, checkCrossEntropy, BpeExercise, CrossEntropyExercise } from "../lib/notebook/checks/nb01";
+import { pretokenize } from "../lib/lm/tokenizer";
 import { assertCheckDiscriminates } from "./check-helpers";
 
 /** -log p(target) per position [B, T]. */
@@ -41,7 +41,7 @@ function bpe(text: string, nMerges: number, o: { acrossWords?: boolean; once?: b
   return merges;
 }
 
-describe("lib/checks/nb01", () => {
+describe("lib/notebook/checks/nb01", () => {
   it("01.1 cross-entropy: passes the masked mean NLL, fails ignoring the mask, dividing by B*T, and a flipped sign", () => {
     const right: CrossEntropyExercise = (l, y, m) => tf.tidy(() => nll(l, y).mul(m).sum().div(m.sum()));
     assertCheckDiscriminates(checkCrossEntropy, right, {

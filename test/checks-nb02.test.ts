@@ -1,7 +1,7 @@
 // lib/checks/nb02: each check passes the right answer, fails plausible wrong ones, and reports a stub as NOT DONE.
 import { describe, it } from "node:test";
-import { notDone } from "../lib/exercise";
-import { BpcExercise, checkBitsPerChar, checkLrSchedule, checkSftMask, LrExercise, SftMaskExercise } from "../lib/checks/nb02";
+import { notDone } from "../lib/notebook/exercise";
+import { BpcExercise, checkBitsPerChar, checkLrSchedule, checkSftMask, LrExercise, SftMaskExercise } from "../lib/notebook/checks/nb02";
 import { assertCheckDiscriminates } from "./check-helpers";
 
 /** The mask with the rule "target s[t+1] counts when keep(t + 1, ids, promptLen)". */
@@ -10,7 +10,7 @@ const maskBy = (keep: (target: number, ids: number[], promptLen: number) => bool
   return ids.map((s, r) => Array.from({ length: T }, (_, t) => (t + 1 < s.length && keep(t + 1, s, promptLens[r]) ? 1 : 0)));
 };
 
-describe("lib/checks/nb02", () => {
+describe("lib/notebook/checks/nb02", () => {
   it("02.1 SFT mask: passes response + EOS targets, fails an off-by-one at the prompt, dropping EOS, and counting the prompt", () => {
     assertCheckDiscriminates(checkSftMask, maskBy((j, _s, p) => j >= p), {
       "off by one: counts the last prompt token as a target": maskBy((j, _s, p) => j >= p - 1),

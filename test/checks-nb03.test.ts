@@ -1,13 +1,13 @@
 // lib/checks/nb03: each check passes the right answer, fails plausible wrong ones, and reports a stub as NOT DONE.
 import { describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
-import { notDone } from "../lib/exercise";
-import { AccuracyExercise, BtLossExercise, CeilingExercise, checkBradleyTerry, checkCeiling, checkPairwiseAccuracy } from "../lib/checks/nb03";
+import { notDone } from "../lib/notebook/exercise";
+import { AccuracyExercise, BtLossExercise, CeilingExercise, checkBradleyTerry, checkCeiling, checkPairwiseAccuracy } from "../lib/notebook/checks/nb03";
 import { assertCheckDiscriminates } from "./check-helpers";
 
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 
-describe("lib/checks/nb03", () => {
+describe("lib/notebook/checks/nb03", () => {
   it("03.1 Bradley-Terry: passes mean softplus(r_r - r_c), fails the swapped sign, the sum, and -log(sigmoid) computed literally", () => {
     const right: BtLossExercise = (c, r) => tf.tidy(() => tf.softplus(tf.sub(r, c)).mean());
     assertCheckDiscriminates(checkBradleyTerry, right, {

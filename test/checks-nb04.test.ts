@@ -1,13 +1,13 @@
 // The checks of notebook 04's exercises pass the library's answer, fail plausible wrong answers, and report a stub.
 import { describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
-import { notDone } from "../lib/exercise";
-import { checkResponseMask, checkTokenLogProbs, type ResponseMaskExercise, type TokenLogProbsExercise } from "../lib/checks/nb04";
+import { notDone } from "../lib/notebook/exercise";
+import { checkResponseMask, checkTokenLogProbs, type ResponseMaskExercise, type TokenLogProbsExercise } from "../lib/notebook/checks/nb04";
 import { assertCheckDiscriminates } from "./check-helpers";
 
 const gathered = (logp: tf.Tensor3D, tokens: tf.Tensor2D) => tf.sum(tf.mul(logp, tf.oneHot(tf.cast(tokens, "int32"), logp.shape[2])), -1) as tf.Tensor2D;
 
-describe("lib/checks/nb04", () => {
+describe("lib/notebook/checks/nb04", () => {
   it("04.1 log-probs: passes log_softmax(z/T) at the token, fails without the temperature, T after the log-softmax, and unmasked", () => {
     const right: TokenLogProbsExercise = (z, y, m, tau) => tf.tidy(() => tf.mul(gathered(tf.logSoftmax(tf.div(z, tau)) as tf.Tensor3D, y), m) as tf.Tensor2D);
     assertCheckDiscriminates(checkTokenLogProbs, right, {

@@ -1,11 +1,11 @@
 // The checks of notebook 05's exercises pass the library's answer, fail plausible wrong answers, and report a stub.
 import { describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
-import { notDone } from "../lib/exercise";
-import { checkAdaptiveKl, checkKlEstimators, checkShapedRewards, type AdaptiveKlExercise, type KlExercise, type ShapedRewardExercise } from "../lib/checks/nb05";
+import { notDone } from "../lib/notebook/exercise";
+import { checkAdaptiveKl, checkKlEstimators, checkShapedRewards, type AdaptiveKlExercise, type KlExercise, type ShapedRewardExercise } from "../lib/notebook/checks/nb05";
 import { assertCheckDiscriminates } from "./check-helpers";
 
-describe("lib/checks/nb05", () => {
+describe("lib/notebook/checks/nb05", () => {
   it("05.1 KL estimators: passes k1/k2/k3, fails a flipped ratio in k3, a flipped k1 and k2 without the 1/2", () => {
     const right: KlExercise = (lp, ref, est) => tf.tidy(() => {
       const logR = tf.sub(ref, lp);

@@ -1,11 +1,11 @@
 // The checks of notebook 06's exercises 06.2 and 06.3 (06.1 is tested in test/exercise.test.ts) pass the library's
 // answer, fail plausible wrong answers, and report a stub.
 import { describe, it } from "node:test";
-import { notDone } from "../lib/exercise";
-import { checkRewardToGo, checkTdErrors, type RewardToGoExercise, type TdExercise } from "../lib/checks/nb06";
+import { notDone } from "../lib/notebook/exercise";
+import { checkRewardToGo, checkTdErrors, type RewardToGoExercise, type TdExercise } from "../lib/notebook/checks/nb06";
 import { assertCheckDiscriminates } from "./check-helpers";
 
-describe("lib/checks/nb06", () => {
+describe("lib/notebook/checks/nb06", () => {
   it("06.2 TD errors: passes the library's, fails one that bootstraps from padding, one without gamma, one nonzero at padding", () => {
     const right: TdExercise = (r, v, m, gamma) => r.map((row, i) => row.map((x, t) => {
       if (m[i][t] === 0) return 0;

@@ -2,8 +2,8 @@
 // NOT DONE for an untouched stub.
 import { describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
-import { notDone } from "../lib/exercise";
-import { checkPolicyLoss, checkValueLoss, checkWhiten, PolicyLossExercise, ValueLossExercise, WhitenExercise } from "../lib/checks/nb07";
+import { notDone } from "../lib/notebook/exercise";
+import { checkPolicyLoss, checkValueLoss, checkWhiten, PolicyLossExercise, ValueLossExercise, WhitenExercise } from "../lib/notebook/checks/nb07";
 import { assertCheckDiscriminates } from "./check-helpers";
 
 const mmean = (x: tf.Tensor, m: tf.Tensor) => tf.div(tf.sum(tf.mul(x, m)), tf.sum(m));
@@ -47,7 +47,7 @@ function valueLossWith(o: { useMin?: boolean; noHalf?: boolean; clipValueItself?
   });
 }
 
-describe("lib/checks/nb07", () => {
+describe("lib/notebook/checks/nb07", () => {
   it("07.1 whitening: passes the answer, fails the mean added back, the biased variance, a mask-blind one", () => {
     assertCheckDiscriminates(checkWhiten, whitenWith(), {
       "adds the mean back": whitenWith({ addMeanBack: true }),

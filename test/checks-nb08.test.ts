@@ -1,8 +1,8 @@
 // The checks of notebook 08's exercises must pass the library's answer, fail each plausible wrong answer, and say
 // NOT DONE for an untouched stub.
 import { describe, it } from "node:test";
-import { notDone } from "../lib/exercise";
-import { checkDistinct, checkPostprocess, DistinctExercise, PostprocessExercise } from "../lib/checks/nb08";
+import { notDone } from "../lib/notebook/exercise";
+import { checkDistinct, checkPostprocess, DistinctExercise, PostprocessExercise } from "../lib/notebook/checks/nb08";
 import { assertCheckDiscriminates } from "./check-helpers";
 
 const words = (t: string) => t.trim().split(/\s+/).filter((w) => w.length > 0);
@@ -34,7 +34,7 @@ function postprocessWith(o: { squashFirst?: boolean; plainTanh?: boolean; penalt
   });
 }
 
-describe("lib/checks/nb08", () => {
+describe("lib/notebook/checks/nb08", () => {
   it("08.1 distinct-n: passes the answer, fails n-grams across texts, a split on single spaces, a per-text average, 1 for no n-gram", () => {
     assertCheckDiscriminates(checkDistinct, distinctWith(), {
       "n-grams cross texts": distinctWith({ acrossTexts: true }),

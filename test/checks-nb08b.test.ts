@@ -2,8 +2,8 @@
 // untouched stub as NOT DONE.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { notDone, VERDICT_PATTERN } from "../lib/exercise";
-import { BUG_RUNS, checkSuspicious, checkWhichBug, FLAGS, mysteryBug, suspiciousFlags, type BugRun, type MetricsRow } from "../lib/checks/nb08b";
+import { notDone, VERDICT_PATTERN } from "../lib/notebook/exercise";
+import { BUG_RUNS, checkSuspicious, checkWhichBug, FLAGS, mysteryBug, suspiciousFlags, type BugRun, type MetricsRow } from "../lib/notebook/checks/nb08b";
 import { assertCheckDiscriminates } from "./check-helpers";
 
 describe("08b.1 which bug is it?", () => {

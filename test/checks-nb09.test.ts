@@ -1,8 +1,8 @@
 // The checks of notebook 09's exercises must pass the library's answer, fail each plausible wrong answer, and say
 // NOT DONE for an untouched stub.
 import { describe, it } from "node:test";
-import { notDone } from "../lib/exercise";
-import { type BestOfNDistExercise, checkBestOfNDistribution, checkFitBon, checkPeak, type FitBonExercise, type PeakExercise } from "../lib/checks/nb09";
+import { notDone } from "../lib/notebook/exercise";
+import { type BestOfNDistExercise, checkBestOfNDistribution, checkFitBon, checkPeak, type FitBonExercise, type PeakExercise } from "../lib/notebook/checks/nb09";
 import { assertCheckDiscriminates } from "./check-helpers";
 
 function bonDist(o: { powerOfProb?: boolean; sortedInput?: boolean; nMinusOne?: boolean } = {}): BestOfNDistExercise {
@@ -40,7 +40,7 @@ function peak(o: { rlWithoutMinusOne?: boolean; bonWithoutHalf?: boolean; noInfi
   };
 }
 
-describe("lib/checks/nb09", () => {
+describe("lib/notebook/checks/nb09", () => {
   it("09.1 best-of-n distribution: passes the answer, fails pi^n, the input order, n - 1", () => {
     assertCheckDiscriminates(checkBestOfNDistribution, bonDist(), {
       "pi(k)^n renormalised": bonDist({ powerOfProb: true }),

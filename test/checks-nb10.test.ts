@@ -1,8 +1,8 @@
 // The checks of notebook 10's exercises must pass the library's answer, fail each plausible wrong answer, and say
 // NOT DONE for an untouched stub.
 import { describe, it } from "node:test";
-import { notDone } from "../lib/exercise";
-import { checkDpo, checkGrpo, checkRloo, type DpoExercise, type GroupAdvantageExercise } from "../lib/checks/nb10";
+import { notDone } from "../lib/notebook/exercise";
+import { checkDpo, checkGrpo, checkRloo, type DpoExercise, type GroupAdvantageExercise } from "../lib/notebook/checks/nb10";
 import { assertCheckDiscriminates } from "./check-helpers";
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -35,7 +35,7 @@ const dpo = (o: { noBeta?: boolean; naive?: boolean; sum?: boolean; swapRef?: bo
   return o.sum ? losses.reduce((a, c) => a + c, 0) : mean(losses);
 };
 
-describe("lib/checks/nb10", () => {
+describe("lib/notebook/checks/nb10", () => {
   it("10.1 RLOO: passes the answer, fails a baseline that includes the sample itself", () => {
     assertCheckDiscriminates(checkRloo, rloo(), { "mean of the whole group": rloo({ includeSelf: true }) }, () => notDone());
   });

@@ -5,7 +5,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { initBackend } from "../lib/backend";
+import { initBackend } from "../lib/core/backend";
 import {
   Config,
   ConfigError,
@@ -18,7 +18,7 @@ import {
   STAGE_SECTIONS,
   stageConfigHash,
   validateConfig,
-} from "../lib/config";
+} from "../lib/core/config";
 
 // The error tests edit exact lines of a frozen copy of course.yaml as first written (test/fixtures/config.yaml) and
 // check the line numbers the errors name, so config/course.yaml itself stays free to be re-tuned.

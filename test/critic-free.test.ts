@@ -3,15 +3,15 @@
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { grpoAdvantages, rlooAdvantages } from "../lib/advantages";
-import { initBackend } from "../lib/backend";
-import { ConfigError, loadConfig, type PpoConfig, stageConfigHash, STAGE_SECTIONS, withOverrides } from "../lib/config";
-import { sequenceKl } from "../lib/kl";
-import { GPT } from "../lib/model";
-import { buildBuffer, collectExperience, disposeActorCritic, disposeBuffer, hasValueFunction, makeActorCritic, usesCritic } from "../lib/ppo_update";
-import { PPO_METRICS, PpoTrainer } from "../lib/rlhf";
-import { Rng } from "../lib/rng";
-import { disposeRollout, sampleRollout } from "../lib/rollout";
+import { grpoAdvantages, rlooAdvantages } from "../lib/rl/advantages";
+import { initBackend } from "../lib/core/backend";
+import { ConfigError, loadConfig, type PpoConfig, stageConfigHash, STAGE_SECTIONS, withOverrides } from "../lib/core/config";
+import { sequenceKl } from "../lib/rl/kl";
+import { GPT } from "../lib/lm/model";
+import { buildBuffer, collectExperience, disposeActorCritic, disposeBuffer, hasValueFunction, makeActorCritic, usesCritic } from "../lib/rl/ppo-update";
+import { PPO_METRICS, PpoTrainer } from "../lib/rl/trainer";
+import { Rng } from "../lib/core/rng";
+import { disposeRollout, sampleRollout } from "../lib/lm/rollout";
 import { modelCfg, PROMPTS, shareOfE, smoke, tinyPpoCfg, tok } from "./tiny-ppo";
 
 before(async () => {

@@ -5,8 +5,8 @@ import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
-import { initBackend } from "../lib/backend";
-import { repoPath, repoRoot } from "../lib/config";
+import { initBackend } from "../lib/core/backend";
+import { repoPath, repoRoot } from "../lib/core/config";
 import {
   loadCorpus,
   loadReviews,
@@ -17,8 +17,8 @@ import {
   splitAtWord,
   splitCorpus,
   splitReview,
-} from "../lib/data";
-import { Rng } from "../lib/rng";
+} from "../lib/lm/data";
+import { Rng } from "../lib/core/rng";
 
 before(async () => {
   await initBackend();

@@ -4,9 +4,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { assertClose, check, CheckFailure, formatVerdict, notDone, randomMask, VERDICT_PATTERN } from "../lib/exercise";
-import { Rng } from "../lib/rng";
-import { checkGae, GaeExercise } from "../lib/checks/nb06";
+import { assertClose, check, CheckFailure, formatVerdict, notDone, randomMask, VERDICT_PATTERN } from "../lib/notebook/exercise";
+import { Rng } from "../lib/core/rng";
+import { checkGae, GaeExercise } from "../lib/notebook/checks/nb06";
 import { assertCheckDiscriminates } from "./check-helpers";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -19,7 +19,7 @@ const runner = require("../tools/run-notebooks.js") as { scanVerdicts(nb: unknow
 
 const quiet = () => {};
 
-describe("lib/exercise", () => {
+describe("lib/notebook/exercise", () => {
   it("check() turns NotDone, CheckFailure and a thrown error into verdicts, and never throws", () => {
     assert.equal(check("00.1", "t", () => notDone(), quiet).status, "NOT DONE");
     const f = check("00.1", "t", () => { throw new CheckFailure("row 1 differs"); }, quiet);
@@ -98,7 +98,7 @@ describe("tools/run-notebooks.js verdict scan", () => {
   });
 });
 
-describe("lib/checks/nb06", () => {
+describe("lib/notebook/checks/nb06", () => {
   const right: GaeExercise = (r, v, m, gamma, lambda) => r.map((row, i) => {
     const adv = row.map(() => 0);
     let nv = 0, na = 0;

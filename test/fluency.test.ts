@@ -5,12 +5,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
-import { initBackend } from "../lib/backend";
+import { initBackend } from "../lib/core/backend";
 import * as tf from "@tensorflow/tfjs";
-import { bitsPerChar, fluency, newPrompts, singleTokenShare, trainingVocabulary, wordsOf } from "../lib/fluency";
-import { GPT } from "../lib/model";
-import { sftFluency } from "../lib/sft";
-import { Tokenizer, trainTokenizer } from "../lib/tokenizer";
+import { bitsPerChar, fluency, newPrompts, singleTokenShare, trainingVocabulary, wordsOf } from "../lib/lm/fluency";
+import { GPT } from "../lib/lm/model";
+import { sftFluency } from "../lib/lm/fluency";
+import { Tokenizer, trainTokenizer } from "../lib/lm/tokenizer";
 
 before(async () => {
   await initBackend();

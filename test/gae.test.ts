@@ -1,8 +1,8 @@
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
-import { gae, tdErrors } from "../lib/gae";
+import { initBackend } from "../lib/core/backend";
+import { gae, tdErrors } from "../lib/rl/gae";
 
 function assertClose(actual: ArrayLike<number>, expected: number[], tol = 1e-5): void {
   assert.equal(actual.length, expected.length, "length");

@@ -5,11 +5,11 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
-import { initBackend } from "../lib/backend";
-import { GPT } from "../lib/model";
-import { saveCheckpoint } from "../lib/checkpoint";
-import { goldScore } from "../lib/labeller";
-import { trainTokenizer } from "../lib/tokenizer";
+import { initBackend } from "../lib/core/backend";
+import { GPT } from "../lib/lm/model";
+import { saveCheckpoint } from "../lib/train/checkpoint";
+import { goldScore } from "../lib/reward/labeller";
+import { trainTokenizer } from "../lib/lm/tokenizer";
 
 let root: string;
 before(async () => {

@@ -3,7 +3,7 @@
 import { describe, it } from "node:test";
 import * as assert from "node:assert/strict";
 import { createRequire } from "node:module";
-import { guardSend, isBusy, type SendingClass } from "../lib/iopub";
+import { guardSend, isBusy, type SendingClass } from "../lib/core/iopub";
 
 const zmq = createRequire(require.resolve("tslab/package.json"))("zeromq") as {
   Publisher: new (o?: object) => { bind(a: string): Promise<void>; send(m: unknown): Promise<void>; close(): void };

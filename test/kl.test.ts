@@ -1,9 +1,9 @@
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
-import { Rng } from "../lib/rng";
-import { loadConfig } from "../lib/config";
+import { initBackend } from "../lib/core/backend";
+import { Rng } from "../lib/core/rng";
+import { loadConfig } from "../lib/core/config";
 import {
   AdaptiveKLController,
   FixedKLController,
@@ -12,7 +12,7 @@ import {
   lastTokenMask,
   sequenceKl,
   shapedRewards,
-} from "../lib/kl";
+} from "../lib/rl/kl";
 
 function assertClose(actual: ArrayLike<number>, expected: number[], tol = 1e-5): void {
   assert.equal(actual.length, expected.length, "length");

@@ -1,8 +1,8 @@
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { initBackend } from "../lib/backend";
-import { Labeller, goldScore, labellerCeiling } from "../lib/labeller";
-import { Rng } from "../lib/rng";
+import { initBackend } from "../lib/core/backend";
+import { Labeller, goldScore, labellerCeiling } from "../lib/reward/labeller";
+import { Rng } from "../lib/core/rng";
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 

@@ -6,8 +6,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
-import { atomicWrite, loadDanfo, MetricsLog, readSummary, runDir, writeSummary } from "../lib/metrics";
+import { initBackend } from "../lib/core/backend";
+import { atomicWrite, loadDanfo, MetricsLog, readSummary, runDir, writeSummary } from "../lib/core/metrics";
 
 let tmp: string;
 before(async () => {

@@ -1,8 +1,9 @@
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
-import { GPT, ModelConfig, crossEntropy, disposeCache, gelu, layerNorm, tokenLogProbs } from "../lib/model";
+import { initBackend } from "../lib/core/backend";
+import { GPT, ModelConfig, disposeCache } from "../lib/lm/model";
+import { crossEntropy, gelu, layerNorm, tokenLogProbs } from "../lib/lm/model-kernels";
 
 before(async () => {
   await initBackend();
@@ -210,8 +211,8 @@ test("loadWeights names every missing, extra and mis-shaped weight", () => {
 // process, so the wasm side runs in a child process with TFJS_BACKEND=wasm and prints the same figures as JSON.
 const WASM_CHILD = `
 const tf = require("@tensorflow/tfjs");
-const { initBackend } = require("./lib/backend");
-const { GPT, crossEntropy } = require("./lib/model");
+const { initBackend } = require("./lib/core/backend");
+const { GPT, crossEntropy } = require("./lib/lm/model");
 initBackend().then((r) => {
   const cfg = ${JSON.stringify(cfg)};
   const m = new GPT(cfg, { seed: 21 });

@@ -3,10 +3,10 @@
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
-import { gelu, layerNorm, layerNormComposed, linear, mm, tokenNll, tokenNllComposed } from "../lib/model";
-import { fastPaths, matMulNative, nativeBackend } from "../lib/native";
-import { drawTokens } from "../lib/rollout";
+import { initBackend } from "../lib/core/backend";
+import { gelu, layerNorm, layerNormComposed, linear, mm, tokenNll, tokenNllComposed } from "../lib/lm/model-kernels";
+import { fastPaths, matMulNative, nativeBackend } from "../lib/core/native";
+import { drawTokens } from "../lib/lm/rollout";
 
 before(async () => {
   await initBackend();

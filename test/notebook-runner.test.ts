@@ -135,7 +135,7 @@ describe("runNotebook (executes with the tslab kernel)", () => {
     const file = path.join(dir, "burst.ipynb");
     // 300 redraws (two sends each) and 300 lines with no await: ~900 sends, past zeromq.js's run of 512.
     const code = [
-      'import { liveChart } from "./lib/viz";',
+      'import { liveChart } from "./lib/notebook/viz";',
       'const chart = liveChart({ title: "burst", series: ["y"], minIntervalMs: 0 });',
       "for (let i = 1; i <= 300; i++) { console.log(`step ${i}`); chart.push(i, { y: i }); }",
       "chart.done();",

@@ -1,8 +1,8 @@
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
-import { AdamW, clipByGlobalNorm, globalNorm, lrAt, trainStep } from "../lib/optim";
+import { initBackend } from "../lib/core/backend";
+import { AdamW, clipByGlobalNorm, globalNorm, lrAt, trainStep } from "../lib/train/optim";
 
 before(async () => {
   await initBackend();

@@ -1,10 +1,10 @@
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
-import { GPT, ModelConfig } from "../lib/model";
-import { packSequences, packingTensors } from "../lib/packing";
-import { Rng } from "../lib/rng";
+import { initBackend } from "../lib/core/backend";
+import { GPT, ModelConfig } from "../lib/lm/model";
+import { packSequences, packingTensors } from "../lib/lm/packing";
+import { Rng } from "../lib/core/rng";
 
 before(async () => {
   await initBackend();

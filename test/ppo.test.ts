@@ -1,7 +1,7 @@
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
+import { initBackend } from "../lib/core/backend";
 import {
   entropyFromLogits,
   explainedVariance,
@@ -11,7 +11,7 @@ import {
   ppoPolicyLoss,
   valueLoss,
   whiten,
-} from "../lib/ppo";
+} from "../lib/rl/ppo";
 
 function assertClose(actual: ArrayLike<number>, expected: number[], tol = 1e-5): void {
   assert.equal(actual.length, expected.length, "length");

@@ -1,9 +1,9 @@
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { initBackend } from "../lib/backend";
-import { loadReviews, words } from "../lib/data";
-import { Labeller, goldScore } from "../lib/labeller";
-import { GPT } from "../lib/model";
+import { initBackend } from "../lib/core/backend";
+import { loadReviews, words } from "../lib/lm/data";
+import { Labeller, goldScore } from "../lib/reward/labeller";
+import { GPT } from "../lib/lm/model";
 import {
   Completion,
   PreferenceData,
@@ -19,9 +19,9 @@ import {
   reviewPromptsWithReferences,
   samplePreferencePairs,
   sentenceCompletions,
-} from "../lib/preferences";
-import { Rng } from "../lib/rng";
-import { BOS, EOS, PAD, Tokenizer } from "../lib/tokenizer";
+} from "../lib/reward/preferences";
+import { Rng } from "../lib/core/rng";
+import { BOS, EOS, PAD, Tokenizer } from "../lib/lm/tokenizer";
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 const tok = new Tokenizer("char", []); // one token per byte: token ids are the characters' codes

@@ -1,7 +1,7 @@
 // lib/progress.ts: silent unless a CLI turns it on; lines with a count, a percentage and an ETA on stderr only.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { progress, setProgress } from "../lib/progress";
+import { progress, setProgress } from "../lib/core/progress";
 
 function capture(fn: () => void): string {
   const orig = process.stderr.write.bind(process.stderr);

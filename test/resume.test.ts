@@ -50,14 +50,14 @@ function summaryWithoutTiming(file: string): Record<string, unknown> {
 /** The child that is killed: runs the stage in-process and SIGKILLs itself right after the step `killAt`. */
 function killedRun(stage: string, killAt: number): ReturnType<typeof spawnSync> {
   const call: Record<string, string> = {
-    pretrain: `require("./lib/pretrain").ensurePretrained(cfg, { log, onStep: kill })`,
-    sft: `require("./lib/sft").ensureSft(cfg, { log, onStep: kill })`,
-    rm: `require("./lib/reward").ensureRewardModel(cfg, { log, onStep: kill })`,
-    ppo: `require("./lib/rlhf").runPpo(cfg, { log, onIteration: kill })`,
+    pretrain: `require("./lib/pipeline/pretrain").ensurePretrained(cfg, { log, onStep: kill })`,
+    sft: `require("./lib/pipeline/sft").ensureSft(cfg, { log, onStep: kill })`,
+    rm: `require("./lib/reward/reward-model").ensureRewardModel(cfg, { log, onStep: kill })`,
+    ppo: `require("./lib/pipeline/ppo").runPpo(cfg, { log, onIteration: kill })`,
   };
   const script = `
-    const { initBackend } = require("./lib/backend");
-    const cfg = require("./lib/config").loadConfig(${JSON.stringify(cfgFile("b"))});
+    const { initBackend } = require("./lib/core/backend");
+    const cfg = require("./lib/core/config").loadConfig(${JSON.stringify(cfgFile("b"))});
     const log = () => {};
     const kill = (step) => { if (step === ${killAt}) process.kill(process.pid, "SIGKILL"); };
     initBackend().then(() => ${call[stage]});`;
@@ -100,9 +100,9 @@ test("ppo with the adaptive KL controller and a separate critic: killed, resumed
   const full = pipeline("--stage", "ppo", "--config", cfgFile("c1"));
   assert.equal(full.status, 0, full.stderr);
   const script = `
-    const { initBackend } = require("./lib/backend");
-    const cfg = require("./lib/config").loadConfig(${JSON.stringify(cfgFile("c2"))});
-    initBackend().then(() => require("./lib/rlhf").runPpo(cfg, { log: () => {}, onIteration: (k) => { if (k === 2) process.kill(process.pid, "SIGKILL"); } }));`;
+    const { initBackend } = require("./lib/core/backend");
+    const cfg = require("./lib/core/config").loadConfig(${JSON.stringify(cfgFile("c2"))});
+    initBackend().then(() => require("./lib/pipeline/ppo").runPpo(cfg, { log: () => {}, onIteration: (k) => { if (k === 2) process.kill(process.pid, "SIGKILL"); } }));`;
   const k = spawnSync(process.execPath, ["--import", "tsx", "-e", script], { cwd: ROOT, encoding: "utf8" });
   assert.equal(k.signal, "SIGKILL", k.stderr);
   const saved = JSON.parse(fs.readFileSync(ckpt("c2", "resume", "ppo", "resume.json"), "utf8"));
@@ -124,14 +124,14 @@ test("--resume without a resumable checkpoint says so and starts from step 0", (
 });
 
 test("a resumable checkpoint saved with another config, or damaged, is refused naming the file; nothing is assigned", async () => {
-  const { initBackend } = await import("../lib/backend");
-  const { loadConfig } = await import("../lib/config");
-  const { GPT } = await import("../lib/model");
-  const { AdamW } = await import("../lib/optim");
-  const { MetricsLog } = await import("../lib/metrics");
-  const { Rng } = await import("../lib/rng");
-  const { StageResume, setResume } = await import("../lib/resume");
-  const { Tokenizer } = await import("../lib/tokenizer");
+  const { initBackend } = await import("../lib/core/backend");
+  const { loadConfig } = await import("../lib/core/config");
+  const { GPT } = await import("../lib/lm/model");
+  const { AdamW } = await import("../lib/train/optim");
+  const { MetricsLog } = await import("../lib/core/metrics");
+  const { Rng } = await import("../lib/core/rng");
+  const { StageResume, setResume } = await import("../lib/train/resume");
+  const { Tokenizer } = await import("../lib/lm/tokenizer");
   await initBackend();
   const cfg = loadConfig(cfgFile("b"));
   const tok = new Tokenizer("char", []);

@@ -4,38 +4,21 @@ import * as os from "node:os";
 import * as path from "node:path";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
-import { loadConfig } from "../lib/config";
-import { Labeller } from "../lib/labeller";
-import { GPT } from "../lib/model";
-import { Completion, PreferenceData, labelPairs, parseCsv } from "../lib/preferences";
-import {
-  applyMissingEosPenalty,
-  bestThreshold,
-  logisticThreshold,
-  valThreshold,
-  bradleyTerryLoss,
-  calibrationBins,
-  clipScores,
-  normalizeScores,
-  pairwiseAccuracy,
-  ensureRewardModel,
-  pearson,
-  postprocessScores,
-  readRewardScoreStats,
-  rewardBatches,
-  scoreCompletions,
-  scoreStats,
-  splitAccuracy,
-  squashScores,
-  thresholdAccuracy,
-  trainGroups,
-  trainRewardModel,
-  worstErrors,
-} from "../lib/reward";
-import { Rng } from "../lib/rng";
-import { rewardScores } from "../lib/rollout";
-import { BOS, EOS, Tokenizer } from "../lib/tokenizer";
+import { initBackend } from "../lib/core/backend";
+import { loadConfig } from "../lib/core/config";
+import { Labeller } from "../lib/reward/labeller";
+import { GPT } from "../lib/lm/model";
+import { Completion, PreferenceData, labelPairs, parseCsv } from "../lib/reward/preferences";
+import { applyMissingEosPenalty, clipScores, normalizeScores, postprocessScores, scoreStats, squashScores } from "../lib/reward/postprocess";
+import { bestThreshold, logisticThreshold, valThreshold, calibrationBins, pearson, thresholdAccuracy, worstErrors } from "../lib/reward/evaluate";
+import { splitAccuracy } from "../lib/reward/reward-model";
+import { bradleyTerryLoss, pairwiseAccuracy } from "../lib/reward/bradley-terry";
+import { ensureRewardModel } from "../lib/pipeline/stages";
+import { readRewardScoreStats } from "../lib/pipeline/reward-model";
+import { rewardBatches, scoreCompletions, trainGroups, trainRewardModel } from "../lib/reward/reward-model";
+import { Rng } from "../lib/core/rng";
+import { rewardScores } from "../lib/lm/rollout";
+import { BOS, EOS, Tokenizer } from "../lib/lm/tokenizer";
 
 function assertClose(actual: ArrayLike<number>, expected: number[], tol = 1e-5): void {
   assert.equal(actual.length, expected.length, "length");

@@ -3,12 +3,14 @@
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
-import type { PpoConfig } from "../lib/config";
-import { GPT } from "../lib/model";
-import { makeActorCritic, minibatchIndices, type ActorCritic, disposeActorCritic } from "../lib/ppo_update";
-import { distinctN, evaluatePolicy, PPO_METRICS, PpoTrainer, type RewardFns } from "../lib/rlhf";
-import { Rng } from "../lib/rng";
+import { initBackend } from "../lib/core/backend";
+import type { PpoConfig } from "../lib/core/config";
+import { GPT } from "../lib/lm/model";
+import { makeActorCritic, minibatchIndices, type ActorCritic, disposeActorCritic } from "../lib/rl/ppo-update";
+import { distinctN, evaluatePolicy } from "../lib/rl/evaluate";
+import { PPO_METRICS, PpoTrainer } from "../lib/rl/trainer";
+import { type RewardFns } from "../lib/reward/reward-fns";
+import { Rng } from "../lib/core/rng";
 import { modelCfg, PROMPTS, shareOfE, smoke, tinyPpoCfg, tok } from "./tiny-ppo";
 
 before(async () => {

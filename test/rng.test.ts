@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Rng } from "../lib/rng";
+import { Rng } from "../lib/core/rng";
 
 test("same seed, same sequence; different seeds differ", () => {
   const a = new Rng(42), b = new Rng(42), c = new Rng(43);

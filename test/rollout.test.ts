@@ -1,13 +1,13 @@
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
-import { GPT, ModelConfig } from "../lib/model";
-import { Tokenizer } from "../lib/tokenizer";
-import { Rng } from "../lib/rng";
+import { initBackend } from "../lib/core/backend";
+import { GPT, ModelConfig } from "../lib/lm/model";
+import { Tokenizer } from "../lib/lm/tokenizer";
+import { Rng } from "../lib/core/rng";
 import {
   Rollout, disposeRollout, drawTokens, encodeQueries, encodeResponses, lastRealMask, rewardScores, sampleRollout, sampleToken, scoreResponses,
-} from "../lib/rollout";
+} from "../lib/lm/rollout";
 
 before(async () => {
   await initBackend();

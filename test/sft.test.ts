@@ -4,14 +4,16 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
-import { loadConfig, Config } from "../lib/config";
-import { Demonstration } from "../lib/data";
-import { GPT } from "../lib/model";
-import { trainTokenizer } from "../lib/tokenizer";
-import { encodeDemonstrations, ensureSft, sftBatch, sftLoss } from "../lib/sft";
-import { checkpointMismatch, ensurePretrained } from "../lib/pretrain";
-import { generate } from "../lib/sample";
+import { initBackend } from "../lib/core/backend";
+import { loadConfig, Config } from "../lib/core/config";
+import { Demonstration } from "../lib/lm/data";
+import { GPT } from "../lib/lm/model";
+import { trainTokenizer } from "../lib/lm/tokenizer";
+import { encodeDemonstrations, sftBatch, sftLoss } from "../lib/train/sft";
+import { ensureSft } from "../lib/pipeline/stages";
+import { checkpointMismatch } from "../lib/pipeline/stage";
+import { ensurePretrained } from "../lib/pipeline/stages";
+import { generate } from "../lib/lm/sample";
 
 let tmp: string;
 before(async () => {
@@ -193,8 +195,8 @@ test("ensureSft trains pretrain + SFT once, writes checkpoints and runs, then re
 });
 
 test("length-grouped batches: every index at most once per epoch, full batches, less padding than random batches", () => {
-  const { Rng } = require("../lib/rng") as typeof import("../lib/rng");
-  const { lengthGroupedBatches } = require("../lib/sft") as typeof import("../lib/sft");
+  const { Rng } = require("../lib/core/rng") as typeof import("../lib/core/rng");
+  const { lengthGroupedBatches } = require("../lib/train/sft") as typeof import("../lib/train/sft");
   const rng = new Rng(1);
   const examples = Array.from({ length: 100 }, (_, i) => ({ demo: demo("a", " b"), ids: new Array(3 + ((i * 37) % 50)).fill(1), promptLen: 2 }));
   const batches = lengthGroupedBatches(examples, 8, rng);
@@ -209,7 +211,7 @@ test("length-grouped batches: every index at most once per epoch, full batches, 
 });
 
 test("pretraining pieces: batch split into inputs/targets; unigram baseline by hand", () => {
-  const { batchToTensors, unigramLoss } = require("../lib/pretrain") as typeof import("../lib/pretrain");
+  const { batchToTensors, unigramLoss } = require("../lib/lm/pretrain-data") as typeof import("../lib/lm/pretrain-data");
   const b = { tokens: Int32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), batchSize: 2, length: 4, reviewRows: 0 };
   const { x, y } = batchToTensors(b);
   assert.deepEqual(x.arraySync(), [[1, 2, 3], [5, 6, 7]]);
@@ -217,7 +219,7 @@ test("pretraining pieces: batch split into inputs/targets; unigram baseline by h
   // Vocabulary of 3 (a toy tokenizer stand-in); corpus counts {0: 3, 1: 1}, reviews counts {2: 2}; add-one smoothing.
   const data = {
     tokenizer: { vocabSize: 3 }, corpusTrain: Int32Array.from([0, 0, 0, 1]), reviewsTrain: [Int32Array.from([2, 2])],
-  } as unknown as import("../lib/pretrain").PretrainData;
+  } as unknown as import("../lib/lm/pretrain-data").PretrainData;
   const f = 0.25;
   const pc = [4 / 7, 2 / 7, 1 / 7], pr = [1 / 5, 1 / 5, 3 / 5]; // (count + 1) / (n + V)
   const p = pc.map((c, i) => (1 - f) * c + f * pr[i]);

@@ -6,10 +6,10 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { initBackend } from "../lib/backend";
-import { loadConfig } from "../lib/config";
-import { gaoCurve } from "../lib/gao";
-import { ensureStudy, fewPairsRmConfig, fitPoints, type FrontierPoint, ownRmConfig, runStudy, studyTable } from "../lib/study";
+import { initBackend } from "../lib/core/backend";
+import { loadConfig } from "../lib/core/config";
+import { gaoCurve } from "../lib/beyond/gao";
+import { ensureStudy, fewPairsRmConfig, fitPoints, type FrontierPoint, ownRmConfig, runStudy, studyTable } from "../lib/studies/study";
 
 let tmp: string;
 before(async () => {
@@ -71,8 +71,8 @@ describe("the over-optimisation study", () => {
 
 describe("keepTrainGroups (rm.pairs_fraction)", () => {
   it("keeps a seeded share of the training prompt groups and every held-out pair", async () => {
-    const { keepTrainGroups } = await import("../lib/reward");
-    const { Rng } = await import("../lib/rng");
+    const { keepTrainGroups } = await import("../lib/reward/reward-model");
+    const { Rng } = await import("../lib/core/rng");
     const pairs = Array.from({ length: 40 }, (_, g) => [0, 1, 2].map(() => ({ group: g, chosen: 0, rejected: 1, p: 0.7, split: (g < 30 ? "train" : "heldout") as "train" | "heldout" }))).flat();
     const data = { completions: [], pairs, beta: 10 };
     const half = keepTrainGroups(data, 0.5, new Rng(1));
@@ -88,7 +88,7 @@ describe("keepTrainGroups (rm.pairs_fraction)", () => {
 
 describe("goldAtDistance", () => {
   it("interpolates between the evaluations that bracket d, in order of d, and says null beyond the run", async () => {
-    const { goldAtDistance } = await import("../lib/compare");
+    const { goldAtDistance } = await import("../lib/studies/compare");
     const pts = [{ d: 0, gold: 0.2 }, { d: 3, gold: 0.8 }, { d: 1, gold: 0.4 }]; // out of order, as a run's evaluations can be
     assert.ok(Math.abs(goldAtDistance(pts, 0.5)! - 0.3) < 1e-12);
     assert.ok(Math.abs(goldAtDistance(pts, 2)! - 0.6) < 1e-12);

@@ -1,10 +1,10 @@
 // Shared by the tests that run PPO on tiny random models (test/rlhf.test.ts, test/bugs.test.ts): the char tokenizer,
 // smoke.yaml's model size, a handful of prompts, and smoke.yaml's ppo section sized down.
 import * as tf from "@tensorflow/tfjs";
-import { loadConfig, type PpoConfig } from "../lib/config";
-import type { ModelConfig } from "../lib/model";
-import type { RewardFns } from "../lib/rlhf";
-import { Tokenizer } from "../lib/tokenizer";
+import { loadConfig, type PpoConfig } from "../lib/core/config";
+import type { ModelConfig } from "../lib/lm/model";
+import type { RewardFns } from "../lib/reward/reward-fns";
+import { Tokenizer } from "../lib/lm/tokenizer";
 
 export const tok = new Tokenizer("char", []); // 259 ids: bytes + PAD, BOS, EOS
 export const smoke = loadConfig("config/smoke.yaml");

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Rng } from "../lib/rng";
-import { BOS, EOS, PAD, Tokenizer, pretokenize, tokenizerStats, trainTokenizer } from "../lib/tokenizer";
+import { Rng } from "../lib/core/rng";
+import { BOS, EOS, PAD, Tokenizer, pretokenize, tokenizerStats, trainTokenizer } from "../lib/lm/tokenizer";
 
 const TEXT = [
   "The food was great. The service was great, and the staff was great too!",

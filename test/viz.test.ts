@@ -2,7 +2,7 @@
 import { after, before, describe, it } from "node:test";
 import * as assert from "node:assert/strict";
 import * as path from "node:path";
-import { figureHtml, inKernel, lineFigure, liveChart, show } from "../lib/viz";
+import { figureHtml, inKernel, lineFigure, liveChart, show } from "../lib/notebook/viz";
 
 type Msg = { data: Record<string, unknown>; transient: { display_id?: string } };
 

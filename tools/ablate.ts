@@ -2,7 +2,7 @@
 // some ppo.* keys changed, on the same SFT and reward models (lib/ablation.ts). Prints PPO's progress on stderr and,
 // on stdout, one JSON line with the overrides and the run's summary (held-out gold, proxy, KL, length, ...).
 // Exit codes: 0 done, 1 the run failed, 2 bad arguments or config.
-import { runAblation } from "../lib/ablation";
+import { runAblation } from "../lib";
 import { runVariantCli } from "./variant-cli";
 
 const HELP = `usage: npm run ablate -- --name <name> --set <key=value> [--set <key=value> ...] [--config <file>]

@@ -12,13 +12,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
-import { GPT, ModelConfig } from "../lib/model";
-import { AdamW, trainStep } from "../lib/optim";
-import { crossEntropy } from "../lib/model";
-import { drawTokens, scoreResponses } from "../lib/rollout";
-import { Rng } from "../lib/rng";
-import { fastPaths } from "../lib/native";
+import {
+  initBackend, GPT, ModelConfig, AdamW, trainStep, crossEntropy, drawTokens, scoreResponses, Rng, fastPaths,
+} from "../lib";
 
 export interface BenchShape {
   vocab: number;

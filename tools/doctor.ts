@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
-import { BackendReport, formatBackendReport, initBackend } from "../lib/backend";
+import { BackendReport, formatBackendReport, initBackend } from "../lib";
 
 const ROOT = path.resolve(__dirname, "..");
 const VENV_PY = path.join(ROOT, ".venv", "bin", "python");

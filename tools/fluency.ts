@@ -6,12 +6,9 @@
 // the held-out bits per character of the base and SFT models (lib/fluency.ts bitsPerChar: lower is better English, in
 // a unit a bigger vocabulary cannot game).
 // Without --set it trains the course's own recipe again (the reference row). Exit codes: 0 done, 1 failed, 2 bad input.
-import { withOverrides, type Config } from "../lib/config";
-import { loadReviews } from "../lib/data";
-import { bitsPerChar, newPrompts, singleTokenShare } from "../lib/fluency";
-import { trainPretrain } from "../lib/pretrain";
-import { generate } from "../lib/sample";
-import { sftFluency, trainSft } from "../lib/sft";
+import {
+  withOverrides, type Config, loadReviews, bitsPerChar, newPrompts, singleTokenShare, trainPretrain, generate, sftFluency, trainSft,
+} from "../lib";
 import { runVariantCli } from "./variant-cli";
 
 const ALLOWED = /^(tokenizer|model|pretrain|sft)\./;
@@ -33,7 +30,7 @@ async function runVariant(base: Config, name: string, overrides: string[], log: 
   const heldOut = loadReviews("val").map((r) => r.text);
   const pre = await trainPretrain(cfg, { log });
   const preBpc = bitsPerChar(pre.model, pre.tokenizer, heldOut);
-  const sft = await trainSft(cfg, { log }, pre);
+  const sft = await trainSft(cfg, pre, { log });
   pre.model.dispose();
   const maxNew = sft.summary.eos_max_new_tokens;
   const second = sftFluency(sft.model, sft.tokenizer, maxNew, cfg.seed + 1);

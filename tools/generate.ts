@@ -7,14 +7,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { initBackend, formatBackendReport } from "../lib/backend";
-import { loadCheckpoint } from "../lib/checkpoint";
-import { InputError } from "../lib/config";
-import { decodeUtf8 } from "../lib/data";
-import { goldScore } from "../lib/labeller";
-import { progress, progressLine, setProgress } from "../lib/progress";
-import { Rng } from "../lib/rng";
-import { generate } from "../lib/sample";
+import {
+  initBackend, formatBackendReport, loadCheckpoint, InputError, decodeUtf8, goldScore, progress, progressLine, setProgress, Rng, generate,
+} from "../lib";
 
 const USAGE = `usage: npm run generate -- --checkpoint <dir> --prompts <file> [--seed N] [--temperature T] [--max-new-tokens N] [--samples K]
   --checkpoint      a checkpoint folder, e.g. checkpoints/sft (model.json, weights.bin, tokenizer.json)

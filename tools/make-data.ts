@@ -6,8 +6,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { repoPath } from "../lib/config";
-import { normalizeText, Review, ReviewSource, Split } from "../lib/data";
+import { repoPath, normalizeText, Review, ReviewSource, Split } from "../lib";
 
 const SOTU_YEARS: [number, number] = [1900, 2021];
 const SOURCES: ReviewSource[] = ["imdb", "yelp", "amazon"];

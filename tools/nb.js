@@ -21,7 +21,7 @@
 //     # 01 Pretraining
 //     The loss is $\mathcal{L} = -\frac{1}{T}\sum_t \log p(x_t \mid x_{<t})$.
 //     %% code
-//     import { initBackend, formatBackendReport } from "./lib/backend";
+//     import { initBackend, formatBackendReport } from "./lib/core/backend";
 //     console.log(formatBackendReport(await initBackend()));
 //
 // COMMANDS

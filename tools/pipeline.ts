@@ -1,35 +1,40 @@
-// `npm run pipeline -- --stage <pretrain|sft|rm|ppo|study|all> [--config <file>] [--resume]`: runs the course's stages headless,
-// through the same lib functions the notebooks call. Each stage function reuses the checkpoints of the stages
-// before it (or trains them) and writes runs/<stage>/metrics.csv and summary.json; this prints each summary (stdout)
-// and the wall time. Progress and logs go to stderr. --resume continues interrupted stages (lib/resume.ts).
+// `npm run pipeline -- --stage <pretrain|sft|rm|ppo|study|compare|all> [--config <file>] [--resume]`: runs the
+// course's stages headless, through the same lib functions the notebooks call. Each stage loads the checkpoints of
+// the stages before it (or trains them: lib/pipeline/stages.ts alone knows that order) and writes
+// runs/<stage>/metrics.csv and summary.json; this prints each summary (stdout) and the wall time. Progress and logs
+// go to stderr. --resume continues interrupted stages (lib/train/resume.ts).
 //
-// The whole config is validated before the backend starts or anything trains. Stage modules are looked up at run
-// time, so a stage whose module has not been written yet is reported as unavailable instead of breaking the build.
+// The whole config is validated before the backend starts or anything trains. This file is the one list of every
+// stage the CLI runs, the studies included; each is imported statically, so a renamed module breaks the type check.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs as utilParseArgs } from "node:util";
-import { initBackend, formatBackendReport } from "../lib/backend";
-import { Config, ConfigError, InputError, defaultConfigPath, describeConfig, loadConfig, repoRoot } from "../lib/config";
-import { readSummary, runDir } from "../lib/metrics";
-import { progressLine, setProgress } from "../lib/progress";
-import { setResume, StageError } from "../lib/resume";
+import {
+  type Config, ConfigError, InputError, StageError, defaultConfigPath, describeConfig, ensurePretrained,
+  ensureRewardModel, ensureSft, formatBackendReport, initBackend, loadConfig, progressLine, readSummary, repoRoot, runCompare,
+  runDir, runPpo, runStudy, setProgress, setResume,
+} from "../lib";
 
+type StageName = "pretrain" | "sft" | "rm" | "ppo" | "study" | "compare";
 interface StageDef {
-  name: "pretrain" | "sft" | "rm" | "ppo" | "study" | "compare";
-  module: string; // under lib/
-  fn: string; // exported (cfg: Config) => Promise<unknown>
+  name: StageName;
+  /** what the stage runs, as printed */
+  fn: string;
+  run: (cfg: Config, cb: { log: (line: string) => void }) => Promise<unknown>;
   /** part of --stage all (the course's own stages); the studies run only when named */
   inAll: boolean;
+  /** where its summary.json is written */
+  runs?: (cfg: Config) => string;
 }
 
 /** In pipeline order. */
 const STAGES: StageDef[] = [
-  { name: "pretrain", inAll: true, module: "pretrain", fn: "ensurePretrained" },
-  { name: "sft", inAll: true, module: "sft", fn: "ensureSft" },
-  { name: "rm", inAll: true, module: "reward", fn: "ensureRewardModel" },
-  { name: "ppo", inAll: true, module: "rlhf", fn: "runPpo" },
-  { name: "study", inAll: false, module: "study", fn: "runStudy" }, // the over-optimisation study (notebook 09); keeps finished runs
-  { name: "compare", inAll: false, module: "compare", fn: "runCompare" }, // PPO, GRPO, RLOO, REINFORCE++, DPO (notebook 10)
+  { name: "pretrain", inAll: true, fn: "ensurePretrained", run: ensurePretrained },
+  { name: "sft", inAll: true, fn: "ensureSft", run: ensureSft },
+  { name: "rm", inAll: true, fn: "ensureRewardModel", run: ensureRewardModel },
+  { name: "ppo", inAll: true, fn: "runPpo", run: runPpo },
+  { name: "study", inAll: false, fn: "runStudy", run: runStudy }, // the over-optimisation study (notebook 09); keeps finished runs
+  { name: "compare", inAll: false, fn: "runCompare", run: runCompare }, // PPO, GRPO, RLOO, REINFORCE++, DPO (notebook 10)
 ];
 
 const USAGE = `usage: npm run pipeline -- [--stage <${STAGES.map((s) => s.name).join("|")}|all>] [--config <file>] [--resume]
@@ -86,18 +91,6 @@ function resolveConfigPath(arg: string): string {
   return candidates.find((p) => fs.existsSync(p)) ?? candidates[0];
 }
 
-type StageFn = (cfg: Config, cb: { log: (line: string) => void }) => Promise<unknown>;
-
-/** The stage's function, or why it is not available yet. */
-function findStage(s: StageDef): StageFn | string {
-  const file = path.join(repoRoot(), "lib", `${s.module}.ts`);
-  if (!fs.existsSync(file)) return `lib/${s.module}.ts does not exist yet`;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require(file) as Record<string, unknown>;
-  const fn = mod[s.fn];
-  return typeof fn === "function" ? (fn as StageFn) : `lib/${s.module}.ts does not export ${s.fn}() yet`;
-}
-
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
 }
@@ -113,10 +106,6 @@ async function main(): Promise<void> {
 
   // 2. The stages: the one asked for (it trains what it needs before it), or all in order.
   const wanted = args.stage === "all" ? STAGES.filter((s) => s.inAll) : STAGES.filter((s) => s.name === args.stage);
-  const resolved = wanted.map((s) => ({ s, fn: findStage(s) }));
-  if (args.stage !== "all" && typeof resolved[0].fn === "string") {
-    throw new UsageError(`stage ${args.stage} is not available: ${resolved[0].fn}`);
-  }
 
   setResume(args.resume);
   setProgress(true);
@@ -126,15 +115,10 @@ async function main(): Promise<void> {
 
   const t0 = performance.now();
   const done: { stage: string; time: string; summary: string }[] = [];
-  for (const { s, fn } of resolved) {
-    if (typeof fn === "string") {
-      progressLine(`\n=== ${s.name}: skipped, not available yet (${fn})`);
-      done.push({ stage: s.name, time: "-", summary: "not available" });
-      continue;
-    }
+  for (const s of wanted) {
     progressLine(`\n=== ${s.name} (${s.fn})`);
     const t = performance.now();
-    const result = await fn(cfg, { log: progressLine });
+    const result = await s.run(cfg, { log: progressLine });
     // Stage results hold their model (tensors); free it before the next stage loads its own.
     const model = (result as { model?: { dispose?: () => void } } | undefined)?.model;
     if (typeof model?.dispose === "function") model.dispose();

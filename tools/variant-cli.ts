@@ -2,8 +2,7 @@
 // `npm run dpo`): parse --name/--set/--config, load the config, run, print one JSON line {name, overrides, ...summary}.
 // Exit codes: 0 done, 1 the run failed, 2 bad arguments or config (a refused override is a bad argument).
 import { parseArgs } from "node:util";
-import { initBackend, formatBackendReport } from "../lib/backend";
-import { type Config, ConfigError, loadConfig } from "../lib/config";
+import { initBackend, formatBackendReport, type Config, ConfigError, loadConfig } from "../lib";
 
 export interface VariantCli {
   help: string;
