@@ -1,4 +1,4 @@
-// Config overrides (withOverrides) and ablations (lib/ablation.ts): a variant of the PPO stage on the same SFT and
+// Config overrides (withOverrides) and ablations (lib/studies/ablation.ts): a variant of the PPO stage on the same SFT and
 // reward models, with its outputs kept apart from the course's.
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";

@@ -1,4 +1,4 @@
-// Critic-free advantages (lib/advantages.ts) against hand-computed values, and which KL a per-token KL term in the
+// Critic-free advantages (lib/rl/advantages.ts) against hand-computed values, and which KL a per-token KL term in the
 // loss actually pulls toward (the estimator choice of ppo.kl.loss_estimator), by exact expectation on a small
 // categorical distribution.
 import { before, describe, it } from "node:test";

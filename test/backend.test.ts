@@ -1,4 +1,4 @@
-// lib/backend: the default choice here is the native backend, and the wasm fallback's two fixes compute the right
+// lib/core/backend: the default choice here is the native backend, and the wasm fallback's two fixes compute the right
 // numbers. The wasm checks run in child processes (TFJS_BACKEND=wasm) because a process holds one chosen backend.
 import { before, describe, it } from "node:test";
 import * as assert from "node:assert/strict";

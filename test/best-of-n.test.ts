@@ -1,4 +1,4 @@
-// lib/best_of_n.ts on a tiny random model with a cheap reward: the picks' proxy never falls as n grows (nested
+// lib/beyond/best-of-n.ts on a tiny random model with a cheap reward: the picks' proxy never falls as n grows (nested
 // samples), n = 1 is plain sampling at KL 0, and every point sits at d = sqrt(log n - (n - 1)/n).
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";

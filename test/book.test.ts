@@ -2,25 +2,16 @@
 // exercise folding, link rewriting and the link check, previous/next order, execution numbers.
 import { describe, it } from "node:test";
 import * as assert from "node:assert/strict";
-import {
-  BookError,
-  brokenLinks,
-  executionNumbers,
-  extractMath,
-  foldExercises,
-  pickNotebooks,
-  prevNext,
-  readmeDescriptions,
-  renderMarkdown,
-  renderNotebook,
-  rewriteLink,
-  slugify,
-  terminalText,
-  typeset,
-  type Cell,
-  type Notebook,
-  type PageMap,
-} from "../tools/book";
+import { BookError } from "../tools/book/common";
+import { brokenLinks } from "../tools/book/site-check";
+import { executionNumbers, terminalText } from "../tools/book/cells";
+import { extractMath, typeset } from "../tools/book/math";
+import { foldExercises } from "../tools/book/exercises";
+import { pickNotebooks } from "../tools/book";
+import { prevNext, readmeDescriptions, renderNotebook } from "../tools/book/pages";
+import { renderMarkdown } from "../tools/book/markdown";
+import { rewriteLink, slugify, type PageMap } from "../tools/book/links";
+import { type Cell, type Notebook } from "../tools/book/notebooks";
 
 const pages: PageMap = new Map([
   ["README.md", "index.html"],

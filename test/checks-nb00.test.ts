@@ -1,9 +1,9 @@
-// lib/checks/nb00: each check passes the right answer, fails plausible wrong ones, and reports a stub as NOT DONE.
+// lib/notebook/checks/nb00: each check passes the right answer, fails plausible wrong ones, and reports a stub as NOT DONE.
 import { describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { notDone } from "../lib/notebook/exercise";
 import { checkCeGrad, checkMaskedMean, CeGradExercise, MaskedMeanExercise } from "../lib/notebook/checks/nb00";
-import { assertCheckDiscriminates } from "./check-helpers";
+import { assertCheckDiscriminates } from "./helpers";
 
 describe("lib/notebook/checks/nb00", () => {
   it("00.1 masked mean: passes sum(x m)/sum(m), fails the plain mean, the wrong denominator and the mean of row means", () => {

@@ -1,10 +1,10 @@
-// lib/checks/nb01: each check passes the right answer, fails plausible wrong ones, and reports a stub as NOT DONE.
+// lib/notebook/checks/nb01: each check passes the right answer, fails plausible wrong ones, and reports a stub as NOT DONE.
 import { describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { notDone } from "../lib/notebook/exercise";
 import { checkBpeMerges, checkCrossEntropy, BpeExercise, CrossEntropyExercise } from "../lib/notebook/checks/nb01";
 import { pretokenize } from "../lib/lm/tokenizer";
-import { assertCheckDiscriminates } from "./check-helpers";
+import { assertCheckDiscriminates } from "./helpers";
 
 /** -log p(target) per position [B, T]. */
 const nll = (logits: tf.Tensor3D, targets: tf.Tensor2D) =>

@@ -1,8 +1,8 @@
-// lib/checks/nb02: each check passes the right answer, fails plausible wrong ones, and reports a stub as NOT DONE.
+// lib/notebook/checks/nb02: each check passes the right answer, fails plausible wrong ones, and reports a stub as NOT DONE.
 import { describe, it } from "node:test";
 import { notDone } from "../lib/notebook/exercise";
 import { BpcExercise, checkBitsPerChar, checkLrSchedule, checkSftMask, LrExercise, SftMaskExercise } from "../lib/notebook/checks/nb02";
-import { assertCheckDiscriminates } from "./check-helpers";
+import { assertCheckDiscriminates } from "./helpers";
 
 /** The mask with the rule "target s[t+1] counts when keep(t + 1, ids, promptLen)". */
 const maskBy = (keep: (target: number, ids: number[], promptLen: number) => boolean): SftMaskExercise => (ids, promptLens) => {

@@ -1,9 +1,9 @@
-// lib/checks/nb03: each check passes the right answer, fails plausible wrong ones, and reports a stub as NOT DONE.
+// lib/notebook/checks/nb03: each check passes the right answer, fails plausible wrong ones, and reports a stub as NOT DONE.
 import { describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { notDone } from "../lib/notebook/exercise";
 import { AccuracyExercise, BtLossExercise, CeilingExercise, checkBradleyTerry, checkCeiling, checkPairwiseAccuracy } from "../lib/notebook/checks/nb03";
-import { assertCheckDiscriminates } from "./check-helpers";
+import { assertCheckDiscriminates } from "./helpers";
 
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 

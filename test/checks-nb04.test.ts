@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { notDone } from "../lib/notebook/exercise";
 import { checkResponseMask, checkTokenLogProbs, type ResponseMaskExercise, type TokenLogProbsExercise } from "../lib/notebook/checks/nb04";
-import { assertCheckDiscriminates } from "./check-helpers";
+import { assertCheckDiscriminates } from "./helpers";
 
 const gathered = (logp: tf.Tensor3D, tokens: tf.Tensor2D) => tf.sum(tf.mul(logp, tf.oneHot(tf.cast(tokens, "int32"), logp.shape[2])), -1) as tf.Tensor2D;
 

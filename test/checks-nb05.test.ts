@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { notDone } from "../lib/notebook/exercise";
 import { checkAdaptiveKl, checkKlEstimators, checkShapedRewards, type AdaptiveKlExercise, type KlExercise, type ShapedRewardExercise } from "../lib/notebook/checks/nb05";
-import { assertCheckDiscriminates } from "./check-helpers";
+import { assertCheckDiscriminates } from "./helpers";
 
 describe("lib/notebook/checks/nb05", () => {
   it("05.1 KL estimators: passes k1/k2/k3, fails a flipped ratio in k3, a flipped k1 and k2 without the 1/2", () => {

@@ -3,7 +3,7 @@
 import { describe, it } from "node:test";
 import { notDone } from "../lib/notebook/exercise";
 import { checkRewardToGo, checkTdErrors, type RewardToGoExercise, type TdExercise } from "../lib/notebook/checks/nb06";
-import { assertCheckDiscriminates } from "./check-helpers";
+import { assertCheckDiscriminates } from "./helpers";
 
 describe("lib/notebook/checks/nb06", () => {
   it("06.2 TD errors: passes the library's, fails one that bootstraps from padding, one without gamma, one nonzero at padding", () => {

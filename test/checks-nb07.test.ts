@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { notDone } from "../lib/notebook/exercise";
 import { checkPolicyLoss, checkValueLoss, checkWhiten, PolicyLossExercise, ValueLossExercise, WhitenExercise } from "../lib/notebook/checks/nb07";
-import { assertCheckDiscriminates } from "./check-helpers";
+import { assertCheckDiscriminates } from "./helpers";
 
 const mmean = (x: tf.Tensor, m: tf.Tensor) => tf.div(tf.sum(tf.mul(x, m)), tf.sum(m));
 

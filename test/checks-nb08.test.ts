@@ -3,7 +3,7 @@
 import { describe, it } from "node:test";
 import { notDone } from "../lib/notebook/exercise";
 import { checkDistinct, checkPostprocess, DistinctExercise, PostprocessExercise } from "../lib/notebook/checks/nb08";
-import { assertCheckDiscriminates } from "./check-helpers";
+import { assertCheckDiscriminates } from "./helpers";
 
 const words = (t: string) => t.trim().split(/\s+/).filter((w) => w.length > 0);
 

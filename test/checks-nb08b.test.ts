@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { notDone, VERDICT_PATTERN } from "../lib/notebook/exercise";
 import { BUG_RUNS, checkSuspicious, checkWhichBug, FLAGS, mysteryBug, suspiciousFlags, type BugRun, type MetricsRow } from "../lib/notebook/checks/nb08b";
-import { assertCheckDiscriminates } from "./check-helpers";
+import { assertCheckDiscriminates } from "./helpers";
 
 describe("08b.1 which bug is it?", () => {
   it("the mystery is one of the runs, the same on every call (a fixed seed, whatever the config)", () => {

@@ -3,7 +3,7 @@
 import { describe, it } from "node:test";
 import { notDone } from "../lib/notebook/exercise";
 import { type BestOfNDistExercise, checkBestOfNDistribution, checkFitBon, checkPeak, type FitBonExercise, type PeakExercise } from "../lib/notebook/checks/nb09";
-import { assertCheckDiscriminates } from "./check-helpers";
+import { assertCheckDiscriminates } from "./helpers";
 
 function bonDist(o: { powerOfProb?: boolean; sortedInput?: boolean; nMinusOne?: boolean } = {}): BestOfNDistExercise {
   return (probs, rewards, n) => {

@@ -3,7 +3,7 @@
 import { describe, it } from "node:test";
 import { notDone } from "../lib/notebook/exercise";
 import { checkDpo, checkGrpo, checkRloo, type DpoExercise, type GroupAdvantageExercise } from "../lib/notebook/checks/nb10";
-import { assertCheckDiscriminates } from "./check-helpers";
+import { assertCheckDiscriminates } from "./helpers";
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 

@@ -1,4 +1,4 @@
-// lib/config: the shipped configs load; every kind of error names the file, line, key path, value and what is
+// lib/core/config: the shipped configs load; every kind of error names the file, line, key path, value and what is
 // allowed; cross-field rules; default path and cwd independence; the stage hash.
 import { after, before, describe, it } from "node:test";
 import * as assert from "node:assert/strict";

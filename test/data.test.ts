@@ -1,4 +1,4 @@
-// lib/data and data/: normalisation, the committed files (counts, splits, ASCII, regeneration), prompt/response
+// lib/lm/data and data/: normalisation, the committed files (counts, splits, ASCII, regeneration), prompt/response
 // splitting and the pretraining batch sampler.
 import { before, describe, it } from "node:test";
 import * as assert from "node:assert/strict";

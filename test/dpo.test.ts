@@ -1,4 +1,4 @@
-// DPO (lib/dpo.ts): the loss against hand values, sequence log-probs of given completions, and trainDpo on a tiny
+// DPO (lib/beyond/dpo.ts): the loss against hand values, sequence log-probs of given completions, and trainDpo on a tiny
 // random model with synthetic pairs (chosen responses full of "e", rejected ones without).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";

@@ -1,4 +1,4 @@
-// The exercise machinery (lib/exercise.ts, tools/nb.js variants, the runner's verdict scan) and the checks of
+// The exercise machinery (lib/notebook/exercise.ts, tools/nb.js variants, the runner's verdict scan) and the checks of
 // lib/checks/: every check must PASS the library's own answer, FAIL a plausible wrong answer, and say NOT DONE for
 // an untouched stub. A check that passes a wrong answer cannot teach anything.
 import { describe, it } from "node:test";
@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import { assertClose, check, CheckFailure, formatVerdict, notDone, randomMask, VERDICT_PATTERN } from "../lib/notebook/exercise";
 import { Rng } from "../lib/core/rng";
 import { checkGae, GaeExercise } from "../lib/notebook/checks/nb06";
-import { assertCheckDiscriminates } from "./check-helpers";
+import { assertCheckDiscriminates } from "./helpers";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const nbgen = require("../tools/nb.js") as {

@@ -1,4 +1,4 @@
-// lib/fluency.ts: the share of real words in what a model writes.
+// lib/lm/fluency.ts: the share of real words in what a model writes.
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";

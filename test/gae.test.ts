@@ -3,13 +3,8 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/core/backend";
 import { gae, tdErrors } from "../lib/rl/gae";
+import { assertClose } from "./helpers";
 
-function assertClose(actual: ArrayLike<number>, expected: number[], tol = 1e-5): void {
-  assert.equal(actual.length, expected.length, "length");
-  for (let i = 0; i < expected.length; i++) {
-    assert.ok(Math.abs(actual[i] - expected[i]) <= tol, `[${i}]: got ${actual[i]}, expected ${expected[i]} (tol ${tol})`);
-  }
-}
 
 before(async () => {
   await initBackend();

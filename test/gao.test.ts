@@ -1,4 +1,4 @@
-// lib/gao.ts: best-of-n's exact KL and the least-squares fits of Gao et al.'s over-optimisation laws.
+// lib/beyond/gao.ts: best-of-n's exact KL and the least-squares fits of Gao et al.'s over-optimisation laws.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { bestOfNKl, fitGao, gaoCurve } from "../lib/beyond/gao";

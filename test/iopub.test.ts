@@ -1,4 +1,4 @@
-// lib/iopub: a real zeromq.js Publisher (the copy tslab loads) refuses a send while its every-512th deferred send is
+// lib/core/iopub: a real zeromq.js Publisher (the copy tslab loads) refuses a send while its every-512th deferred send is
 // pending; the guarded one queues it and delivers every message, in order.
 import { describe, it } from "node:test";
 import * as assert from "node:assert/strict";

@@ -1,4 +1,4 @@
-// lib/metrics: row logging and merging, CSV text and round trip, atomic writes, the danfojs DataFrame (and that
+// lib/core/metrics: row logging and merging, CSV text and round trip, atomic writes, the danfojs DataFrame (and that
 // loading danfojs leaves the backend alone), run folders and summaries.
 import { after, before, describe, it } from "node:test";
 import * as assert from "node:assert/strict";

@@ -207,7 +207,7 @@ test("loadWeights names every missing, extra and mis-shaped weight", () => {
   m.dispose();
 });
 
-// The wasm backend gets its gather-gradient kernel and matmul fix from lib/backend.ts at initBackend(), once per
+// The wasm backend gets its gather-gradient kernel and matmul fix from lib/core/backend.ts at initBackend(), once per
 // process, so the wasm side runs in a child process with TFJS_BACKEND=wasm and prints the same figures as JSON.
 const WASM_CHILD = `
 const tf = require("@tensorflow/tfjs");

@@ -1,4 +1,4 @@
-// The native fast paths (lib/native.ts) against their composed tfjs twins in lib/model.ts: same values and gradients.
+// The native fast paths (lib/core/native.ts) against their composed tfjs twins in lib/lm/model.ts: same values and gradients.
 // On a backend without them (wasm, cpu) both sides run the composed path and the tests pass trivially.
 import { before, test } from "node:test";
 import assert from "node:assert/strict";

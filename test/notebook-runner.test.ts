@@ -130,7 +130,7 @@ describe("runNotebook (executes with the tslab kernel)", () => {
     assert.match(executed, /second cell ran/, "nbconvert itself carried on: the scan is what catches it");
   });
 
-  it("keeps a cell alive through a burst of chart redraws and prints, which zeromq.js refuses unguarded (lib/iopub.ts)", async () => {
+  it("keeps a cell alive through a burst of chart redraws and prints, which zeromq.js refuses unguarded (lib/core/iopub.ts)", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nbrun-"));
     const file = path.join(dir, "burst.ipynb");
     // 300 redraws (two sends each) and 300 lines with no await: ~900 sends, past zeromq.js's run of 512.

@@ -12,13 +12,8 @@ import {
   valueLoss,
   whiten,
 } from "../lib/rl/ppo";
+import { assertClose } from "./helpers";
 
-function assertClose(actual: ArrayLike<number>, expected: number[], tol = 1e-5): void {
-  assert.equal(actual.length, expected.length, "length");
-  for (let i = 0; i < expected.length; i++) {
-    assert.ok(Math.abs(actual[i] - expected[i]) <= tol, `[${i}]: got ${actual[i]}, expected ${expected[i]} (tol ${tol})`);
-  }
-}
 const num = (x: tf.Tensor): number => x.dataSync()[0];
 
 before(async () => {

@@ -1,4 +1,4 @@
-// lib/progress.ts: silent unless a CLI turns it on; lines with a count, a percentage and an ETA on stderr only.
+// lib/core/progress.ts: silent unless a CLI turns it on; lines with a count, a percentage and an ETA on stderr only.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { progress, setProgress } from "../lib/core/progress";

@@ -19,13 +19,8 @@ import { rewardBatches, scoreCompletions, trainGroups, trainRewardModel } from "
 import { Rng } from "../lib/core/rng";
 import { rewardScores } from "../lib/lm/rollout";
 import { BOS, EOS, Tokenizer } from "../lib/lm/tokenizer";
+import { assertClose } from "./helpers";
 
-function assertClose(actual: ArrayLike<number>, expected: number[], tol = 1e-5): void {
-  assert.equal(actual.length, expected.length, "length");
-  for (let i = 0; i < expected.length; i++) {
-    assert.ok(Math.abs(actual[i] - expected[i]) <= tol, `[${i}]: got ${actual[i]}, expected ${expected[i]} (tol ${tol})`);
-  }
-}
 const num = (x: tf.Tensor): number => x.dataSync()[0];
 
 before(async () => {
@@ -136,7 +131,7 @@ describe("reward model scores", () => {
         return s.dataSync()[ids.length - 1];
       });
     });
-    // The three together, packed end to end into batch rows (lib/packing.ts).
+    // The three together, packed end to end into batch rows (lib/lm/packing.ts).
     const together = scoreCompletions(rm, completions);
     for (let i = 0; i < 3; i++) assert.ok(Math.abs(together[i] - alone[i]) < 1e-5, `row ${i}: ${together[i]} vs ${alone[i]}`);
     // The rollout layout: prompts LEFT-padded to P, responses RIGHT-padded to T, and garbage (token 37, "%") in every

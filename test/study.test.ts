@@ -1,4 +1,4 @@
-// lib/study.ts on the smoke config, in a temporary folder: best-of-n and the PPO sweep against both reward models
+// lib/studies/study.ts on the smoke config, in a temporary folder: best-of-n and the PPO sweep against both reward models
 // land on one frontier with the right points; a second run keeps the finished PPO runs and gives the same points;
 // ensureStudy loads the saved study; fitPoints fits the gain over SFT.
 import { after, before, describe, it } from "node:test";

@@ -1,4 +1,4 @@
-// The reward model as an independent model (lib/reward_text.ts): a response scores the same whether the RM reads it
+// The reward model as an independent model (lib/reward/text-reward.ts): a response scores the same whether the RM reads it
 // from its text or through the policy's tokens decoded and re-encoded, with the same or another tokenizer.
 import assert from "node:assert/strict";
 import { test } from "node:test";

@@ -1,4 +1,4 @@
-// lib/viz: figures, the HTML fallback, and the messages a live chart sends to a (fake) tslab kernel.
+// lib/notebook/viz: figures, the HTML fallback, and the messages a live chart sends to a (fake) tslab kernel.
 import { after, before, describe, it } from "node:test";
 import * as assert from "node:assert/strict";
 import * as path from "node:path";

@@ -2,9 +2,9 @@
 """PyTorch CPU side of `npm run bench` (tools/bench.ts): the course GPT written again in PyTorch, timed on the same
 shapes and thread count as the TensorFlow.js side.
 
-Same architecture as lib/model.ts: token + learned position embeddings, pre-LayerNorm blocks (causal self-attention
+Same architecture as lib/lm/model.ts: token + learned position embeddings, pre-LayerNorm blocks (causal self-attention
 with a fused qkv projection, GELU MLP 4x wide, x * sigmoid(1.702 x) like the course), final LayerNorm, LM head tied to
-the token embedding. Same optimiser as lib/optim.ts: global-norm clip, then AdamW (betas 0.9/0.99, eps 1e-8, decay
+the token embedding. Same optimiser as lib/train/optim.ts: global-norm clip, then AdamW (betas 0.9/0.99, eps 1e-8, decay
 on matrices only). Written the way a PyTorch user would (F.layer_norm, F.scaled_dot_product_attention, F.cross_entropy,
 torch.optim.AdamW), so the ratio compares the course with an idiomatic PyTorch baseline, not with a transliteration.
 

@@ -1,7 +1,7 @@
 // `npm run bench [-- --repeats N --shapes course,large --no-torch --json-only --threads N]`
-// Times the course GPT in the active TensorFlow.js backend and the same model in PyTorch CPU (tools/bench_torch.py),
+// Times the course GPT in the active TensorFlow.js backend and the same model in PyTorch CPU (tools/bench-torch.py),
 // on the same shapes and thread count, in one run:
-//   train    forward + backward + global-norm clip + AdamW on [train_batch, context] (lib/optim.ts trainStep)
+//   train    forward + backward + global-norm clip + AdamW on [train_batch, context] (lib/train/optim.ts trainStep)
 //   score    teacher-forced log-probs of a rollout [score_batch, prompt + new_tokens], no gradient (scoreResponses)
 //   sample   KV-cache sampling of exactly new_tokens tokens per row (no EOS stop) at each sampling batch
 // Prints a table (median ms and tokens/s of both sides, tfjs/torch ratio) and ONE closing JSON line.
@@ -155,7 +155,7 @@ export function benchTfjs(s: BenchShape, o: { warmup: number; repeats: number })
 
 const ROOT = path.resolve(__dirname, "..");
 export const TORCH_VENV = path.join(ROOT, ".cache", "bench-venv");
-export const TORCH_SCRIPT = path.join(ROOT, "tools", "bench_torch.py");
+export const TORCH_SCRIPT = path.join(ROOT, "tools", "bench-torch.py");
 export const torchPython = (): string => path.join(TORCH_VENV, "bin", "python");
 
 /** The bench venv's python when torch imports there (installing it on first use unless install is false), or why not. */
@@ -180,7 +180,7 @@ export function ensureTorch(install: boolean, log: (s: string) => void): { pytho
   return { why: "pip could not install a CPU build of torch 2.13.0 (offline, or no wheel for this platform)" };
 }
 
-/** Runs tools/bench_torch.py on the same shapes; its JSON, or why it failed. */
+/** Runs tools/bench-torch.py on the same shapes; its JSON, or why it failed. */
 function benchTorch(python: string, shapes: Record<string, BenchShape>, threads: number, o: { warmup: number; repeats: number; ompWait: string }):
   { result?: { torch: string; threads: number; shapes: Record<string, SideResult> }; why?: string } {
   const spec = path.join(os.tmpdir(), `bench-spec-${process.pid}.json`);
@@ -188,12 +188,12 @@ function benchTorch(python: string, shapes: Record<string, BenchShape>, threads:
   const env = { ...process.env, OMP_WAIT_POLICY: o.ompWait.toUpperCase(), PYTHONWARNINGS: "ignore" };
   const r = cp.spawnSync(python, [TORCH_SCRIPT, "--spec", spec], { encoding: "utf8", maxBuffer: 1 << 24, stdio: ["ignore", "pipe", "inherit"], env });
   fs.rmSync(spec, { force: true });
-  if (r.status !== 0) return { why: `tools/bench_torch.py exited with ${r.status}` };
+  if (r.status !== 0) return { why: `tools/bench-torch.py exited with ${r.status}` };
   const line = r.stdout.trim().split("\n").pop() ?? "";
   try {
     return { result: JSON.parse(line) };
   } catch {
-    return { why: `tools/bench_torch.py printed no JSON: ${line.slice(0, 200)}` };
+    return { why: `tools/bench-torch.py printed no JSON: ${line.slice(0, 200)}` };
   }
 }
 
@@ -206,7 +206,7 @@ export interface BenchSummary {
   torch_missing: string | null;
   repeats: number;
   load_avg_1m: number;
-  /** OMP_WAIT_POLICY of the torch side; the tfjs fast paths in use (lib/native.ts). */
+  /** OMP_WAIT_POLICY of the torch side; the tfjs fast paths in use (lib/core/native.ts). */
   torch_omp_wait?: string | null;
   fast_paths?: string[];
   /** With --baseline: the same ratios and tfjs medians with every fast path off. */
@@ -291,7 +291,7 @@ export function formatTable(sum: BenchSummary, specs: Record<string, BenchShape>
 const USAGE = `usage: npm run bench -- [--repeats N] [--rounds N] [--baseline] [--warmup N] [--shapes course,large] [--threads N] [--omp-wait passive|active] [--no-torch] [--no-install] [--json-only]
   --repeats    timed repeats of each task per side and round; the table shows medians over all rounds (default 3)
   --rounds     rounds alternating the tfjs and torch sides, so a change in load hits both (default 2)
-  --baseline   also time the tfjs side with every fast path off (lib/native.ts), in the same rounds
+  --baseline   also time the tfjs side with every fast path off (lib/core/native.ts), in the same rounds
   --warmup     untimed runs first (default 2; sampling uses half)
   --shapes     comma-separated from: ${Object.keys(SHAPES).join(", ")} (default course,large)
   --threads    PyTorch threads (default: the CPU count, which is what libtensorflow's CPU backend uses)

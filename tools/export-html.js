@@ -3,7 +3,7 @@
 //   node tools/export-html.js [runs/notebooks/x.ipynb ...] [--out exports]
 // Default input: the executed copies in runs/notebooks/ (written by `npm test` / `npm run test:notebooks`; run those
 // first). Output: exports/<name>.html.
-// nbconvert's HTML exporter drops the plotly MIME type and keeps each chart's text/html fallback (lib/viz.ts: a div
+// nbconvert's HTML exporter drops the plotly MIME type and keeps each chart's text/html fallback (lib/notebook/viz.ts: a div
 // and a script calling Plotly.react), so this script inlines plotly.js ONCE per page, in <head>, before those scripts
 // run. plotly.js comes from the plotly pip package in .venv (minified, 4.8 MB), else npm plotly.js-dist (same version).
 // Equations use MathJax from a CDN, so they need a network; the charts do not.

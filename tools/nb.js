@@ -9,7 +9,7 @@
 //   and are not copied. A literal line starting with `%%` inside a cell can be written as `\%%`.
 //
 // EXERCISES: inside a code cell, an exercise's body is written twice, between marker lines:
-//     //! stub 05.2          what the learner sees (ends in `return notDone();`, see lib/exercise.ts)
+//     //! stub 05.2          what the learner sees (ends in `return notDone();`, see lib/notebook/exercise.ts)
 //     //! solution           the worked answer
 //     //! end
 //   `build` writes two notebooks from one source: notebooks/<name>.ipynb keeps the stubs (the course), and

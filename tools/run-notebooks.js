@@ -12,7 +12,7 @@
 //   firing between two cells), which nbclient drops and the executor below prints to stderr.
 // - Each notebook gets a wall-clock timeout (default 600 s; RLHF_NOTEBOOK_TIMEOUT or --timeout); its kernel and
 //   nbconvert are killed by process group when it runs out.
-// - Exercises (lib/exercise.ts): a notebook whose metadata lists exercises (rlhf_course.exercises, written by
+// - Exercises (lib/notebook/exercise.ts): a notebook whose metadata lists exercises (rlhf_course.exercises, written by
 //   tools/nb.js) must print exactly one verdict line for each: NOT DONE in the learner's notebooks/<name>.ipynb (the
 //   stubs run without crashing), PASS in notebooks/solutions/<name>.ipynb (the worked answers satisfy their checks).
 // Prints one line per notebook (PASS/FAIL, seconds, the first problem) and returns the results to tools/test.js.
@@ -108,7 +108,7 @@ function scanNotebook(nb) {
   return problems;
 }
 
-// Keep in step with lib/exercise.ts VERDICT_PATTERN (this file is plain JS and cannot import it).
+// Keep in step with lib/notebook/exercise.ts VERDICT_PATTERN (this file is plain JS and cannot import it).
 const VERDICT = /^exercise (\d\d[a-z]?\.\d+) .*?: (PASS|FAIL|NOT DONE) \(/;
 
 /** Problems with the exercise verdicts: each listed exercise prints one verdict, the one its variant expects. */

@@ -14,7 +14,7 @@
 //
 // Usage: node tools/setup.js [--gpu] [--force-native] [--quiet]
 //   --gpu           also build @tensorflow/tfjs-node-gpu (needs internet, Linux x86_64, CUDA 11.2 + cuDNN 8.1; it
-//                   downloads libtensorflow 2.9.1 GPU, several hundred MB). lib/backend.ts uses it when it loads.
+//                   downloads libtensorflow 2.9.1 GPU, several hundred MB). lib/core/backend.ts uses it when it loads.
 //   --force-native  retry the native build even if a previous attempt failed with the same inputs.
 // Environment: PYTHON=<python3 executable> to choose the interpreter that creates .venv.
 "use strict";

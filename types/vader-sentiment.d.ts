@@ -1,4 +1,4 @@
-// vader-sentiment@1.1.3 ships no types. Only what lib/labeller.ts uses is declared.
+// vader-sentiment@1.1.3 ships no types. Only what lib/reward/labeller.ts uses is declared.
 declare module "vader-sentiment" {
   export interface PolarityScores {
     neg: number;

@@ -199,7 +199,7 @@ function silenceTensorFlowLogs(): void {
 /** Initialise once per process; later calls return the first report. */
 export async function initBackend(): Promise<BackendReport> {
   if (report) return report;
-  guardKernelSends(); // in a notebook (every one calls this first), before its cells print: see lib/iopub.ts
+  guardKernelSends(); // in a notebook (every one calls this first), before its cells print: see lib/core/iopub.ts
   silenceTensorFlowLogs();
   const forcedRaw = process.env.TFJS_BACKEND?.trim();
   const skipped: BackendReport["skipped"] = [];

@@ -99,7 +99,7 @@ const relPath = str(/^[^\0]+$/, "a non-empty path (relative paths are relative t
 export const SCHEMA = section({
   name,
   seed: int("[0, 4294967295]"),
-  checkpoint_every: int("[0, inf)"), // steps (PPO: iterations) between resumable checkpoints (lib/resume.ts); 0 = off
+  checkpoint_every: int("[0, inf)"), // steps (PPO: iterations) between resumable checkpoints (lib/train/resume.ts); 0 = off
   paths: section({ checkpoints: relPath, runs: relPath }),
   tokenizer: section({
     kind: oneOf("bpe", "char"),
@@ -142,7 +142,7 @@ export const SCHEMA = section({
     ...optimiser,
     eval_every: int("[1, inf)"),
     // sft: the reward model is the SFT model with a scalar head (InstructGPT) | own: its own tokenizer and trunk
-    // (the two sections below), pretrained with the pretrain recipe; text crosses the boundary (lib/reward_text.ts)
+    // (the two sections below), pretrained with the pretrain recipe; text crosses the boundary (lib/reward/text-reward.ts)
     pairs_fraction: num("(0, 1]"), // share of the training prompt groups trained on (Gao et al. 2022's data axis)
     base: oneOf("sft", "own"),
     tokenizer: section({ kind: oneOf("bpe", "char"), vocab_size: int("[1, 65535]") }),
@@ -169,7 +169,7 @@ export const SCHEMA = section({
     early_stop_kl: numOrNull("(0, inf)"),
     dropout: bool(),
     critic: oneOf("shared", "separate"),
-    advantage: oneOf("gae", "rloo", "grpo", "reinforce_pp"), // gae uses the critic; the others need none (lib/advantages.ts)
+    advantage: oneOf("gae", "rloo", "grpo", "reinforce_pp"), // gae uses the critic; the others need none (lib/rl/advantages.ts)
     group_size: int("[1, 64]"), // samples per prompt in a rollout; rollout_batch / group_size distinct prompts
     advantage_eps: num("(0, 1]"), // the eps of GRPO's and REINFORCE++'s (r - mean) / (std + eps)
     kl: section({
@@ -200,7 +200,7 @@ export const SCHEMA = section({
       unmasked_advantages: bool(),
     }),
   }),
-  // The over-optimisation study (lib/study.ts, notebook 09): best-of-n and a PPO KL sweep against two reward models.
+  // The over-optimisation study (lib/studies/study.ts, notebook 09): best-of-n and a PPO KL sweep against two reward models.
   study: section({
     eval_prompts: int("[1, inf)"),
     bon_n: intList("[1, 4096]", 2),
@@ -211,7 +211,7 @@ export const SCHEMA = section({
     small_data_fraction: num("(0, 1]"),
     small_data_kl_coefs: numList("[0, inf)", 0),
   }),
-  // Beyond PPO (lib/compare.ts, notebook 10): the RL methods at one KL coefficient, DPO at several betas.
+  // Beyond PPO (lib/studies/compare.ts, notebook 10): the RL methods at one KL coefficient, DPO at several betas.
   compare: section({
     kl_coef: num("[0, inf)"),
     group_size: int("[2, 64]"),

@@ -1,5 +1,5 @@
 // Fast paths on the native backend (@tensorflow/tfjs-node, "tensorflow"): a few TensorFlow CPU kernels that tfjs does
-// not expose, called by op name. Each is a small function with a composed-tfjs twin in lib/model.ts, which stays the
+// not expose, called by op name. Each is a small function with a composed-tfjs twin in lib/lm/model.ts, which stays the
 // reference (test/native.test.ts compares values and gradients) and the path on every other backend (wasm, cpu).
 //
 // Why: per step the composed ops cost more than the arithmetic (npm run bench, environment.md "Speed"): e.g. the
@@ -62,7 +62,7 @@ function boolAttr(nb: NativeBackend, name: string, value: boolean): OpAttr {
 /**
  * TensorFlow's SparseSoftmaxCrossEntropyWithLogits: logits [N,V] float32, labels [N] int32 -> per-row loss
  * -log softmax(logits)[label] [N] and its gradient softmax(logits) - onehot(label) [N,V], in one kernel.
- * Not recorded for autodiff: callers wrap it in tf.customGrad (lib/model.ts tokenNll).
+ * Not recorded for autodiff: callers wrap it in tf.customGrad (lib/lm/model.ts tokenNll).
  */
 export function sparseSoftmaxXent(nb: NativeBackend, logits: tf.Tensor2D, labels: tf.Tensor1D): { loss: tf.Tensor1D; backprop: tf.Tensor2D } {
   const [loss, backprop] = nb.executeMultipleOutputs("SparseSoftmaxCrossEntropyWithLogits",
@@ -138,7 +138,7 @@ export function rowNormGrad(nb: NativeBackend, g: tf.Tensor2D, x: tf.Tensor2D, s
 }
 
 /**
- * lib/rollout.ts drawTokens with native kernels: LogSoftmax (one kernel, tfjs composes six), LowerBound (a binary
+ * lib/lm/rollout.ts drawTokens with native kernels: LogSoftmax (one kernel, tfjs composes six), LowerBound (a binary
  * search per row for the first cumulative probability >= u * total, where tfjs compares, casts and sums all V), and
  * a batched GatherV2 for the drawn ids' log-probs (tfjs: one-hot, cast, multiply, sum). Same draws for the same u.
  */

@@ -20,7 +20,7 @@ function hashSeed(seed: number, label: string): number {
   return h >>> 0;
 }
 
-/** Where a generator stands: enough to continue its sequence exactly (lib/resume.ts saves it). */
+/** Where a generator stands: enough to continue its sequence exactly (lib/train/resume.ts saves it). */
 export interface RngState {
   seed: number;
   state: number;

@@ -103,7 +103,7 @@ export function completionStats(model: GPT, tok: Tokenizer, prompts: string[], m
   };
 }
 
-/** Fluency (lib/fluency.ts) of 8 completions of each new prompt at temperature 1: does the policy write real words? */
+/** Fluency (lib/lm/fluency.ts) of 8 completions of each new prompt at temperature 1: does the policy write real words? */
 export function sftFluency(model: GPT, tok: Tokenizer, maxNewTokens: number, seed: number): { share: number; words: number } {
   const prompts = newPrompts().flatMap((p) => Array.from({ length: 8 }, () => p));
   return fluency(generate(model, tok, prompts, { maxNewTokens, temperature: 1, seed }).map((g) => g.completion));

@@ -115,7 +115,7 @@ const layerNormOp = tf.customGrad((...args: unknown[]) => {
 
 /**
  * layerNormOp on the native backend: the normalisation and its gradient are one TensorFlow kernel each
- * (FusedBatchNormV3 / FusedBatchNormGradV3 with one channel per row, lib/native.ts rowNorm); gamma and beta as above.
+ * (FusedBatchNormV3 / FusedBatchNormGradV3 with one channel per row, lib/core/native.ts rowNorm); gamma and beta as above.
  */
 const layerNormNativeOp = tf.customGrad((...args: unknown[]) => {
   const [x, gamma, beta, save] = args as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
@@ -178,7 +178,7 @@ export const tokenNllComposed = tf.customGrad((...args: unknown[]) => {
 
 /**
  * tokenNll on the native backend: TensorFlow's SparseSoftmaxCrossEntropyWithLogits gives the loss and its gradient
- * (softmax - onehot) in one kernel, instead of ~10 composed kernels on [B*T, V] (lib/native.ts; same values).
+ * (softmax - onehot) in one kernel, instead of ~10 composed kernels on [B*T, V] (lib/core/native.ts; same values).
  */
 const tokenNllNative = tf.customGrad((...args: unknown[]) => {
   const [logits, targets, save] = args as [tf.Tensor3D, tf.Tensor2D, tf.GradSaveFunc];

@@ -15,7 +15,7 @@
 // - Masks enter attention as an additive bias (0 or -1e9) built from constants, never as tf.where on a differentiated
 //   tensor (a comparison has no gradient in tfjs).
 // - Every backend: tf.slice, never StridedSlice (no gradient). On wasm, tf.gather's gradient and fast transposed
-//   matmuls come from the kernels lib/backend.ts installs when wasm is active (a JS UnsortedSegmentSum, and a
+//   matmuls come from the kernels lib/core/backend.ts installs when wasm is active (a JS UnsortedSegmentSum, and a
 //   BatchMatMul that transposes explicitly), so this file needs no backend-specific path: call initBackend() first.
 // - Variables have stable logical names ("h0.attn.w_qkv", ...) used by checkpoints; the tfjs registry needs globally
 //   unique names, so each instance prefixes them with "gpt<k>/".
@@ -326,7 +326,7 @@ export class GPT {
 
   /**
    * Shared by forward, hiddenStates and prefill: the final hidden states, optionally recording each layer's k and v.
-   * `packed` replaces the mask-derived positions and bias (several sequences in one row: lib/packing.ts).
+   * `packed` replaces the mask-derived positions and bias (several sequences in one row: lib/lm/packing.ts).
    */
   private trunk(tokens: tf.Tensor2D, attnMask: tf.Tensor2D | undefined, training: boolean, kv?: { k: tf.Tensor4D[]; v: tf.Tensor4D[] },
     packed?: PackedLayout): tf.Tensor3D {
@@ -346,7 +346,7 @@ export class GPT {
 
   /**
    * Final hidden states only (after ln_f), [B,T,D]: for the reward model and value head, skipping the LM head.
-   * opts.packed: rows holding several sequences (positions [B,T] and bias [B,1,T,T] from lib/packing.ts), in place
+   * opts.packed: rows holding several sequences (positions [B,T] and bias [B,1,T,T] from lib/lm/packing.ts), in place
    * of attnMask.
    */
   hiddenStates(tokens: tf.Tensor2D, opts: { attnMask?: tf.Tensor2D; training?: boolean; packed?: PackedLayout } = {}): tf.Tensor3D {

@@ -144,7 +144,7 @@ export function sampleToken(logp: ArrayLike<number>, banned: (id: number) => boo
 export function drawTokens(logits: tf.Tensor2D, temperature: number, allowed: tf.Tensor1D, u: Float32Array): { ids: Int32Array; logprobs: Float32Array } {
   const [R, V] = logits.shape;
   if (u.length !== R) throw new Error(`drawTokens: ${u.length} uniforms for ${R} rows`);
-  const nb = nativeBackend("draw"); // the same draw in 3 fused kernels where TensorFlow is the backend (lib/native.ts)
+  const nb = nativeBackend("draw"); // the same draw in 3 fused kernels where TensorFlow is the backend (lib/core/native.ts)
   if (nb) return drawTokensNative(nb, logits, temperature, allowed, u);
   const out = tf.tidy(() => {
     const logp = tf.logSoftmax(temperature === 1 ? logits : tf.div(logits, temperature)) as tf.Tensor2D;

@@ -1,5 +1,5 @@
 // Sampling text from a GPT to look at it (notebooks, tools/generate.ts, SFT's EOS rate): a thin layer over the
-// rollout sampler (lib/rollout.ts sampleRollout), so what a learner reads is drawn exactly as PPO's rollouts are:
+// rollout sampler (lib/lm/rollout.ts sampleRollout), so what a learner reads is drawn exactly as PPO's rollouts are:
 // the same KV cache, left padding, EOS handling and banned ids (PAD, BOS and ids the tokenizer cannot decode are
 // never drawn). Temperature 0 means greedy: top-k = 1 at temperature 1, the most likely allowed token.
 import { GPT } from "./model";

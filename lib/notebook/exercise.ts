@@ -2,7 +2,7 @@
 // function to a check in lib/checks/, which runs it against the library on random inputs (random masks included) and
 // prints one verdict line:
 //
-//   exercise 05.2 k3 estimator: PASS (agrees with lib/kl klPerToken on 12 random masked batches)
+//   exercise 05.2 k3 estimator: PASS (agrees with lib/rl/kl klPerToken on 12 random masked batches)
 //   exercise 05.2 k3 estimator: FAIL (row 1, token 3: yours 0.1312, lib 0.0841; ...)
 //   exercise 05.2 k3 estimator: NOT DONE (replace notDone() in the exercise cell with your code)
 //

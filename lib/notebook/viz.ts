@@ -94,7 +94,7 @@ function kernelWriter(): Writer | undefined {
   return undefined;
 }
 
-// A chart's redraw is two sends in a row, and a training cell makes hundreds: see lib/iopub.ts for why the kernel's
+// A chart's redraw is two sends in a row, and a training cell makes hundreds: see lib/core/iopub.ts for why the kernel's
 // socket must be guarded first (initBackend does it too; a second call is a no-op).
 if ((globalThis as { __tslab__?: unknown }).__tslab__) guardKernelSends();
 

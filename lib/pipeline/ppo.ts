@@ -9,7 +9,7 @@
 //     --> per-token KL vs the reference --> shaped reward --> GAE --> whitened advantages
 //         (critic-free, ppo.advantage rloo | grpo | reinforce_pp: a sequence reward per response --> one advantage per
 //          response from the other responses' rewards, on all its tokens; ppo.group_size samples per prompt)
-//     --> epochs x minibatches of the clipped update (lib/ppo_update.ts)
+//     --> epochs x minibatches of the clipped update (lib/rl/ppo-update.ts)
 //     --> one metrics row with TRL's names, the KL controller updated with the batch's KL
 // Every ppo.eval_every iterations, and once for the SFT model before training, the held-out evaluation.
 //

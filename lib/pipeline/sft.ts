@@ -30,7 +30,7 @@ export interface SftSummary {
   eos_max_new_tokens: number;
   /** Share of the words of completions of data/new_prompts.txt (8 each, temperature 1) found in the training text. */
   fluency: number;
-  /** Bits per character on the held-out review sentences (lib/fluency.ts bitsPerChar): comparable across tokenizers. */
+  /** Bits per character on the held-out review sentences (lib/lm/fluency.ts bitsPerChar): comparable across tokenizers. */
   heldout_bpc: number;
   /** How many held-out sentences heldout_bpc scored (compare two runs' bpc only when these agree). */
   heldout_bpc_sentences: number;

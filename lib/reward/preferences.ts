@@ -1,5 +1,5 @@
 // Preference data for the reward model: prompts -> k completions sampled from the SFT policy -> gold scores ->
-// pairs labelled by the simulated human (lib/labeller.ts) -> a train / held-out split by a prompt's first two words.
+// pairs labelled by the simulated human (lib/reward/labeller.ts) -> a train / held-out split by a prompt's first two words.
 //
 //   prompt "The food"   completions  " was cold and bland."  " is amazing!"  " came late."  " was ok."
 //                        gold          -0.40                   0.62           0.00           0.30
@@ -7,7 +7,7 @@
 //   rank k outputs, which yields all k choose 2 comparisons; each completion is scored once and reused by its pairs).
 //   label: the labeller draws "a preferred to b" with probability p = sigmoid(beta * (gold(a) - gold(b))).
 //
-// Why sampled tokens and not re-encoded text: PPO scores the tokens its policy sampled (lib/rollout.ts,
+// Why sampled tokens and not re-encoded text: PPO scores the tokens its policy sampled (lib/lm/rollout.ts,
 // rewardScores), and the same text can be spelled with different BPE tokens; training the reward model on exactly
 // what the policy emits keeps its inputs in the distribution it will be asked about.
 //

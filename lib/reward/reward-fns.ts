@@ -14,7 +14,7 @@ export interface RewardFns {
 }
 
 /**
- * The course's rewards: the reward model's score of prompt + response (lib/rollout.ts rewardScores), and VADER's
+ * The course's rewards: the reward model's score of prompt + response (lib/lm/rollout.ts rewardScores), and VADER's
  * compound score of the same text (what the simulated labeller judged when it made the preference pairs).
  */
 export function rewardModelFns(rm: GPT): RewardFns {

@@ -24,7 +24,7 @@ import { pairwiseAccuracy } from "./bradley-terry";
 //   r_theta(x, y) = w . h_last + b        h_last: the SFT trunk's final hidden state at the LAST REAL token of
 //                                         [BOS prompt ; response] (the EOS when the policy emitted one); training
 //                                         reads it on packed rows (packedRewardScores), PPO on its padded rollout
-//                                         (lib/rollout.ts, rewardScores): the same number (test/reward.test.ts)
+//                                         (lib/lm/rollout.ts, rewardScores): the same number (test/reward.test.ts)
 //   loss          = mean over pairs of -log sigmoid(r_theta(x, y_chosen) - r_theta(x, y_rejected))   (bradleyTerryLoss)
 //
 // Batches are whole prompt groups (InstructGPT): the k completions of a prompt are scored once and all their
@@ -32,7 +32,7 @@ import { pairwiseAccuracy } from "./bradley-terry";
 
 /**
  * The reward model's scalar at the last token of each completion's [BOS prompt ; response] -> [n], in the given
- * order. The rows are packed several to a batch row (lib/packing.ts): the numbers rewardScores gives on a padded
+ * order. The rows are packed several to a batch row (lib/lm/packing.ts): the numbers rewardScores gives on a padded
  * batch (to float rounding), with about half the tokens, since the completions average half the longest one's
  * length. Differentiable in the model's weights; opts.training turns dropout on.
  */
@@ -57,7 +57,7 @@ export function scoreCompletions(rm: GPT, completions: Completion[], indices?: n
 
 export interface RewardTrainOptions {
   rng: Rng;
-  /** Resumable checkpoints every cfg.checkpoint_every steps (lib/resume.ts); state is saved with them and checked on resume. */
+  /** Resumable checkpoints every cfg.checkpoint_every steps (lib/train/resume.ts); state is saved with them and checked on resume. */
   resume?: { cfg: Config; tokenizer: Tokenizer; log?: (line: string) => void; state?: Record<string, unknown> };
   /** Called after every step with the row logged (heldout_accuracy only at eval steps). */
   onStep?: StepCallback;

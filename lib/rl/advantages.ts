@@ -12,7 +12,7 @@
 //   REINFORCE++   A = (r - mean_batch r) / (std_batch r + eps)    normalised over the whole batch, no groups needed
 //                 (Hu 2025, "REINFORCE++"; OpenRLHF's advantage_estimator reinforce)
 //
-// The PPO loop (lib/ppo_update.ts buildBuffer) puts each response's advantage on every one of its real tokens.
+// The PPO loop (lib/rl/ppo-update.ts buildBuffer) puts each response's advantage on every one of its real tokens.
 import * as tf from "@tensorflow/tfjs";
 
 function checkGroups(fn: string, rewards: tf.Tensor, minK: number): [number, number] {

@@ -64,7 +64,7 @@ export function sequenceKl(kl: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor1D {
  *       + score                             added at the last real token of the row (the EOS, or the last token
  *                                           when the response was cut at max_new_tokens)
  *   r_t = 0                                 at padded positions, whatever kl holds there.
- * `scores` is one reward-model score per row, already post-processed (see lib/reward.ts postprocessScores).
+ * `scores` is one reward-model score per row, already post-processed (see lib/reward/reward-model.ts postprocessScores).
  */
 export function shapedRewards(kl: tf.Tensor2D, scores: tf.Tensor1D, mask: tf.Tensor2D, beta: number): tf.Tensor2D {
   assertSameShape("shapedRewards(kl, mask)", kl, mask);

@@ -4,13 +4,13 @@
 //                   old log-probs and values (policy / critic), reference log-probs (frozen SFT), token entropies
 //   2. buffer       per-token KL -> shaped reward (score at the last real token) -> GAE -> (whitened) advantages;
 //                   or, critic-free (ppo.advantage rloo | grpo | reinforce_pp), one advantage per response from the
-//                   scores of the other responses (lib/advantages.ts), on every one of its real tokens
+//                   scores of the other responses (lib/rl/advantages.ts), on every one of its real tokens
 //   3. update       `epochs` passes over the buffer, each cut into `minibatches` by a seeded shuffle; per minibatch
 //                     loss = L_clip + vf_coef * L_V - ent_coef * H,  global-norm clipping, one AdamW step
 //                   optionally stopping early when a minibatch's approx-KL exceeds ppo.early_stop_kl.
 //
-// Every knob is a key of config ppo (config/course.yaml says where each comes from). The math is in lib/ppo.ts,
-// lib/kl.ts and lib/gae.ts; this file only composes it, so a learner can read the update top to bottom.
+// Every knob is a key of config ppo (config/course.yaml says where each comes from). The math is in lib/rl/ppo.ts,
+// lib/rl/kl.ts and lib/rl/gae.ts; this file only composes it, so a learner can read the update top to bottom.
 // Log-probs for the ratio, the KL and the reference are all taken at the sampling temperature (scoreResponses
 // divides the logits by it), as TRL does: otherwise KL and ratio compare two different distributions.
 import * as tf from "@tensorflow/tfjs";

@@ -2,8 +2,8 @@
 // the course's own models, measured by the gold scorer that real RLHF never has:
 //
 //   reward models  the course's (the SFT trunk, policy tokenizer) and an own one: smaller, its own tokenizer
-//                  (rm.base: own, lib/reward_text.ts), trained on the same preference pairs
-//   best-of-n      from the SFT policy, n in study.bon_n; KL = log n - (n - 1)/n exactly (lib/gao.ts)
+//                  (rm.base: own, lib/reward/text-reward.ts), trained on the same preference pairs
+//   best-of-n      from the SFT policy, n in study.bon_n; KL = log n - (n - 1)/n exactly (lib/beyond/gao.ts)
 //   PPO sweep      the course's PPO at each study.kl_coefs (own_rm_kl_coefs for the own RM), held-out evaluations
 //                  every study.eval_every iterations
 //

@@ -1,7 +1,7 @@
 // Checkpoints: checkpoints/<stage>/ holds
 //   model.json     TensorFlow.js model-artifact JSON: weightsManifest (names, shapes, dtypes) + our model config
 //   weights.bin    the weights, float32 little-endian, in manifest order (tf.io.encodeWeights)
-//   tokenizer.json the tokenizer (lib/tokenizer.ts)
+//   tokenizer.json the tokenizer (lib/lm/tokenizer.ts)
 //   config.json    the config the stage ran with (what ensurePretrained/ensureSft compare before reusing it)
 //   extra.json     optional stage data (summary figures, ...)
 //
@@ -77,7 +77,7 @@ function recover(dir: string): void {
   else fs.renameSync(prev, dir);
 }
 
-/** Extra files a checkpoint may carry beside the standard ones (lib/resume.ts: optimizer moments, resume state). */
+/** Extra files a checkpoint may carry beside the standard ones (lib/train/resume.ts: optimizer moments, resume state). */
 export type CheckpointFiles = Record<string, string | Uint8Array>;
 
 /**
@@ -140,7 +140,7 @@ export function saveCheckpointSync<C, E>(dir: string, parts: CheckpointParts<C, 
   const { data, specs } = encodeWeightsSync(model.namedVariables());
   const modelJson: ModelJson = {
     format: FORMAT,
-    generatedBy: `rlhf-ppo-course lib/checkpoint.ts (tfjs ${tf.version.tfjs})`,
+    generatedBy: `rlhf-ppo-course lib/train/checkpoint.ts (tfjs ${tf.version.tfjs})`,
     convertedBy: null,
     modelTopology: { class: "GPT", config: model.config, head: model.head, seed: model.seed, tied_lm_head: true },
     weightsManifest: [{ paths: [WEIGHTS_FILE], weights: specs }],

@@ -1,7 +1,7 @@
 // Resumable checkpoints, and what a stage says when it has to stop.
 //
 // Every `checkpoint_every` steps (PPO: iterations) a training loop calls StageResume.save, which writes
-// <paths.checkpoints>/resume/<stage>/ atomically (lib/checkpoint.ts): the model as an ordinary, loadable checkpoint
+// <paths.checkpoints>/resume/<stage>/ atomically (lib/train/checkpoint.ts): the model as an ordinary, loadable checkpoint
 // plus everything needed to continue exactly where it stopped:
 //   optimizer.bin   AdamW's first and second moments (float32, m then v); resume.json has its step count t
 //   <name>.bin      the weights of any other model the loop trains (PPO's separate critic)
@@ -11,7 +11,7 @@
 // the data order is either an RNG stream (restored) or replayed by the loop from the step count. The continued
 // run's metrics equal an uninterrupted run's (test/resume.test.ts). The folder is removed once the stage finishes.
 //
-// StageResume.failure turns an error inside a loop (a non-finite loss or gradient: lib/optim.ts trainStep refuses
+// StageResume.failure turns an error inside a loop (a non-finite loss or gradient: lib/train/optim.ts trainStep refuses
 // to step on one) into a message naming the stage, the step and the last good checkpoint.
 import * as fs from "node:fs";
 import * as path from "node:path";

@@ -1,4 +1,4 @@
-// Checks of notebook 00's exercises (lib/exercise.ts explains the pattern): each runs the learner's function and the
+// Checks of notebook 00's exercises (lib/notebook/exercise.ts explains the pattern): each runs the learner's function and the
 // library's on the same random inputs and says where they differ.
 import * as tf from "@tensorflow/tfjs";
 import { assertClose, check, CheckFailure, randomMask, randomMatrix, scalarValue } from "../exercise";
@@ -10,7 +10,7 @@ import { Rng } from "../../core/rng";
 /** The learner's masked mean: x and mask [B, T] (mask 1 = real token), a scalar out. */
 export type MaskedMeanExercise = (x: tf.Tensor2D, mask: tf.Tensor2D) => tf.Tensor | number;
 
-/** 00.1: sum(x * mask) / sum(mask) over the whole batch, against lib/ppo maskedMean on 10 random right-padded batches. */
+/** 00.1: sum(x * mask) / sum(mask) over the whole batch, against lib/rl/ppo maskedMean on 10 random right-padded batches. */
 export function checkMaskedMean(yours: MaskedMeanExercise, print?: (line: string) => void): void {
   check("00.1", "masked mean", () => {
     const rng = new Rng(1);
@@ -30,14 +30,14 @@ export function checkMaskedMean(yours: MaskedMeanExercise, print?: (line: string
       if (!Number.isFinite(value)) throw new CheckFailure(`batch ${k} (${b} rows, ${t} tokens): yours is ${value}`);
       assertClose(`masked mean of batch ${k} (${b} rows of ${t} tokens, ${m.flat().filter((v) => v === 1).length} real)`, value, want);
     }
-    return "agrees with lib/ppo maskedMean on 10 random right-padded batches with garbage at the padding";
+    return "agrees with lib/rl/ppo maskedMean on 10 random right-padded batches with garbage at the padding";
   }, print);
 }
 
 /** The learner's gradient of L(z) = -log softmax(z)_y with respect to the logits z (plain numbers in and out). */
 export type CeGradExercise = (logits: number[], y: number) => number[];
 
-/** 00.2: dL/dz = softmax(z) - onehot(y), against tf.grad of lib/model crossEntropy on 12 random logit vectors. */
+/** 00.2: dL/dz = softmax(z) - onehot(y), against tf.grad of lib/lm/model crossEntropy on 12 random logit vectors. */
 export function checkCeGrad(yours: CeGradExercise, print?: (line: string) => void): void {
   check("00.2", "cross-entropy gradient by hand", () => {
     const rng = new Rng(2);
@@ -53,6 +53,6 @@ export function checkCeGrad(yours: CeGradExercise, print?: (line: string) => voi
       const got = yours(z.slice(), y);
       assertClose(`gradient for logits [${z.map((x) => x.toFixed(2)).join(", ")}], y = ${y}`, got, want, { labels: ["logit"], atol: 1e-4 });
     }
-    return "agrees with tf.grad of lib/model crossEntropy on 12 random logit vectors (2 to 8 classes)";
+    return "agrees with tf.grad of lib/lm/model crossEntropy on 12 random logit vectors (2 to 8 classes)";
   }, print);
 }

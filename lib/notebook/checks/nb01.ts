@@ -1,4 +1,4 @@
-// Checks of notebook 01's exercises (lib/exercise.ts explains the pattern): each runs the learner's function and the
+// Checks of notebook 01's exercises (lib/notebook/exercise.ts explains the pattern): each runs the learner's function and the
 // library's on the same random inputs and says where they differ.
 import * as tf from "@tensorflow/tfjs";
 import { assertClose, check, CheckFailure, randomMask, scalarValue } from "../exercise";
@@ -10,7 +10,7 @@ import { trainTokenizer, FIRST_MERGE } from "../../lm/tokenizer";
 /** The learner's masked next-token cross-entropy: logits [B, T, V], targets [B, T] int32, mask [B, T] -> scalar. */
 export type CrossEntropyExercise = (logits: tf.Tensor3D, targets: tf.Tensor2D, mask: tf.Tensor2D) => tf.Tensor | number;
 
-/** 01.1: -sum(mask * log p(target)) / sum(mask), against lib/model crossEntropy on 10 random right-padded batches. */
+/** 01.1: -sum(mask * log p(target)) / sum(mask), against lib/lm/model crossEntropy on 10 random right-padded batches. */
 export function checkCrossEntropy(yours: CrossEntropyExercise, print?: (line: string) => void): void {
   check("01.1", "masked next-token cross-entropy", () => {
     const rng = new Rng(101);
@@ -32,7 +32,7 @@ export function checkCrossEntropy(yours: CrossEntropyExercise, print?: (line: st
         tf.dispose([logits, targets, mask]);
       }
     }
-    return "agrees with lib/model crossEntropy on 10 random right-padded batches";
+    return "agrees with lib/lm/model crossEntropy on 10 random right-padded batches";
   }, print);
 }
 
@@ -52,7 +52,7 @@ function randomText(rng: Rng): string {
 
 const show = (m: readonly [number, number][]) => m.map(([a, b]) => `(${a}, ${b})`).join(" ");
 
-/** 01.2: the merges of lib/tokenizer trainTokenizer, on Sennrich et al.'s example and 10 random small texts. */
+/** 01.2: the merges of lib/lm/tokenizer trainTokenizer, on Sennrich et al.'s example and 10 random small texts. */
 export function checkBpeMerges(yours: BpeExercise, print?: (line: string) => void): void {
   check("01.2", "BPE merges", () => {
     const rng = new Rng(102);
@@ -71,6 +71,6 @@ export function checkBpeMerges(yours: BpeExercise, print?: (line: string) => voi
           `expected ${want[at] ? `(${want[at][0]}, ${want[at][1]})` : "none"}; expected all: ${show(want)}; yours: ${show(got)}`);
       }
     });
-    return "learns the same merges as lib/tokenizer trainTokenizer on 11 texts (Sennrich et al.'s example and 10 random ones)";
+    return "learns the same merges as lib/lm/tokenizer trainTokenizer on 11 texts (Sennrich et al.'s example and 10 random ones)";
   }, print);
 }

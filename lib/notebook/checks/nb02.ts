@@ -1,4 +1,4 @@
-// Checks of notebook 02's exercises (lib/exercise.ts explains the pattern): each runs the learner's function and the
+// Checks of notebook 02's exercises (lib/notebook/exercise.ts explains the pattern): each runs the learner's function and the
 // library's on the same random inputs and says where they differ.
 import * as tf from "@tensorflow/tfjs";
 import { assertClose, check, CheckFailure } from "../exercise";
@@ -14,7 +14,7 @@ import { pooledBitsPerChar } from "../../lm/fluency";
  */
 export type SftMaskExercise = (ids: number[][], promptLens: number[]) => number[][];
 
-/** 02.1: the mask of lib/sft sftBatch (target t+1 is a response token or EOS), on 10 random batches. */
+/** 02.1: the mask of lib/pipeline/sft sftBatch (target t+1 is a response token or EOS), on 10 random batches. */
 export function checkSftMask(yours: SftMaskExercise, print?: (line: string) => void): void {
   check("02.1", "prompt-masked SFT loss mask", () => {
     const rng = new Rng(201);
@@ -36,14 +36,14 @@ export function checkSftMask(yours: SftMaskExercise, print?: (line: string) => v
       const desc = examples.map((e) => `${e.ids.length} ids, prompt ${e.promptLen}`).join("; ");
       assertClose(`mask of batch ${k} (${desc})`, got, want, { labels: ["row", "position"] });
     }
-    return "agrees with the mask of lib/sft sftBatch on 10 random right-padded batches";
+    return "agrees with the mask of lib/pipeline/sft sftBatch on 10 random right-padded batches";
   }, print);
 }
 
 /** The learner's learning-rate schedule: step is 0-based. */
 export type LrExercise = (step: number, s: ScheduleOptions) => number;
 
-/** 02.2: linear warmup then cosine decay to lr * min_lr_ratio, against lib/optim lrAt at every step of 6 schedules. */
+/** 02.2: linear warmup then cosine decay to lr * min_lr_ratio, against lib/train/optim lrAt at every step of 6 schedules. */
 export function checkLrSchedule(yours: LrExercise, print?: (line: string) => void): void {
   check("02.2", "warmup + cosine learning rate", () => {
     const schedules: ScheduleOptions[] = [
@@ -60,14 +60,14 @@ export function checkLrSchedule(yours: LrExercise, print?: (line: string) => voi
       const want = steps.map((i) => lrAt(i, s));
       assertClose(`schedule ${k} (${JSON.stringify(s)})`, got, want, { labels: ["step"], atol: 1e-9, rtol: 1e-6 });
     });
-    return "agrees with lib/optim lrAt at every step of 6 schedules (with and without warmup, min_lr_ratio 0 to 1)";
+    return "agrees with lib/train/optim lrAt at every step of 6 schedules (with and without warmup, min_lr_ratio 0 to 1)";
   }, print);
 }
 
 /** The learner's bits per character: logprobs[i] holds ln p of each predicted token of text i (EOS included). */
 export type BpcExercise = (logprobs: number[][], texts: string[]) => number;
 
-/** 02.3: pooled bits per character (lib/fluency pooledBitsPerChar) on 20 random sets of sentences of unequal length. */
+/** 02.3: pooled bits per character (lib/lm/fluency pooledBitsPerChar) on 20 random sets of sentences of unequal length. */
 export function checkBitsPerChar(yours: BpcExercise, print?: (line: string) => void): void {
   check("02.3", "bits per character", () => {
     const rng = new Rng(203);
@@ -82,6 +82,6 @@ export function checkBitsPerChar(yours: BpcExercise, print?: (line: string) => v
       if (typeof got !== "number") throw new CheckFailure(`set ${k}: expected a number, got ${typeof got}`);
       assertClose(`set ${k} (${n} sentences of ${texts.map((t) => t.length).join(", ")} characters)`, [got], [want], { labels: ["value"], atol: 1e-9, rtol: 1e-6 });
     }
-    return "agrees with lib/fluency pooledBitsPerChar on 20 random sets of sentences";
+    return "agrees with lib/lm/fluency pooledBitsPerChar on 20 random sets of sentences";
   }, print);
 }

@@ -1,4 +1,4 @@
-// Checks of notebook 03's exercises (lib/exercise.ts explains the pattern): each runs the learner's function and the
+// Checks of notebook 03's exercises (lib/notebook/exercise.ts explains the pattern): each runs the learner's function and the
 // library's on the same random inputs and says where they differ.
 import * as tf from "@tensorflow/tfjs";
 import { assertClose, check, CheckFailure } from "../exercise";
@@ -20,7 +20,7 @@ function scalarOf(x: tf.Tensor | number, what: string): number {
 }
 
 /**
- * 03.1: mean softplus(r_rejected - r_chosen), against lib/reward bradleyTerryLoss on 10 random batches of pairs; the
+ * 03.1: mean softplus(r_rejected - r_chosen), against lib/reward/reward-model bradleyTerryLoss on 10 random batches of pairs; the
  * last two have margins of a few hundred, where -log(sigmoid(margin)) computed literally overflows in float32.
  */
 export function checkBradleyTerry(yours: BtLossExercise, print?: (line: string) => void): void {
@@ -40,14 +40,14 @@ export function checkBradleyTerry(yours: BtLossExercise, print?: (line: string) 
         tf.dispose([chosen, rejected]);
       }
     }
-    return "agrees with lib/reward bradleyTerryLoss on 10 random batches of pairs, margins up to several hundred included";
+    return "agrees with lib/reward/reward-model bradleyTerryLoss on 10 random batches of pairs, margins up to several hundred included";
   }, print);
 }
 
 /** The learner's labeller ceiling: gold scores of the two texts of each pair, and beta -> the best expected accuracy. */
 export type CeilingExercise = (goldA: number[], goldB: number[], beta: number) => number;
 
-/** 03.2: mean over pairs of max(p, 1 - p), p = sigmoid(beta (gA - gB)), against lib/labeller on 8 random pair sets. */
+/** 03.2: mean over pairs of max(p, 1 - p), p = sigmoid(beta (gA - gB)), against lib/reward/labeller on 8 random pair sets. */
 export function checkCeiling(yours: CeilingExercise, print?: (line: string) => void): void {
   check("03.2", "labeller ceiling", () => {
     const rng = new Rng(302);
@@ -64,14 +64,14 @@ export function checkCeiling(yours: CeilingExercise, print?: (line: string) => v
       if (typeof got !== "number") throw new CheckFailure(`pair set ${k}: expected a number, got ${typeof got}`);
       assertClose(`ceiling of pair set ${k} (${n} pairs, ${ties} exact ties, beta ${beta})`, got, want, { atol: 1e-6, rtol: 1e-6 });
     });
-    return "agrees with lib/labeller labellerCeiling on 8 random pair sets with ties, beta from 0 to Infinity";
+    return "agrees with lib/reward/labeller labellerCeiling on 8 random pair sets with ties, beta from 0 to Infinity";
   }, print);
 }
 
 /** The learner's pairwise accuracy: scores of chosen and rejected [N] -> the share of pairs ordered right, a tie 1/2. */
 export type AccuracyExercise = (chosen: number[], rejected: number[]) => number;
 
-/** 03.3: against lib/reward pairwiseAccuracy on 8 random batches of scores with ties. */
+/** 03.3: against lib/reward/reward-model pairwiseAccuracy on 8 random batches of scores with ties. */
 export function checkPairwiseAccuracy(yours: AccuracyExercise, print?: (line: string) => void): void {
   check("03.3", "pairwise accuracy", () => {
     const rng = new Rng(303);
@@ -85,6 +85,6 @@ export function checkPairwiseAccuracy(yours: AccuracyExercise, print?: (line: st
       if (typeof got !== "number") throw new CheckFailure(`batch ${k}: expected a number, got ${typeof got}`);
       assertClose(`accuracy of batch ${k} (${n} pairs, ${ties} ties)`, got, want, { atol: 1e-6 });
     }
-    return "agrees with lib/reward pairwiseAccuracy on 8 random batches of pairs, ties included";
+    return "agrees with lib/reward/reward-model pairwiseAccuracy on 8 random batches of pairs, ties included";
   }, print);
 }

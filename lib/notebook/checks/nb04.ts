@@ -1,5 +1,5 @@
-// Checks of notebook 04's exercises (lib/exercise.ts explains the pattern): each runs the learner's function and
-// lib/rollout on the same random inputs (random right-padded masks, garbage at padding) and says where they differ.
+// Checks of notebook 04's exercises (lib/notebook/exercise.ts explains the pattern): each runs the learner's function and
+// lib/lm/rollout on the same random inputs (random right-padded masks, garbage at padding) and says where they differ.
 import * as tf from "@tensorflow/tfjs";
 import { assertClose, check, CheckFailure, randomMask } from "../exercise";
 import { drawTokens, encodeResponses } from "../../lm/rollout";
@@ -10,7 +10,7 @@ import { Tokenizer } from "../../lm/tokenizer";
 export type TokenLogProbsExercise = (logits: tf.Tensor3D, tokens: tf.Tensor2D, mask: tf.Tensor2D, temperature: number) => tf.Tensor2D | number[][];
 
 /**
- * 04.1: the sampler's recorded log-prob. The check draws every token with lib/rollout drawTokens (the rollout's own
+ * 04.1: the sampler's recorded log-prob. The check draws every token with lib/lm/rollout drawTokens (the rollout's own
  * sampler) at a temperature, which returns log pi(token) as the rollout records it; padded positions hold a random
  * token and must come back 0.
  */
@@ -43,7 +43,7 @@ export function checkTokenLogProbs(yours: TokenLogProbsExercise, print?: (line: 
         assertClose(`log-probs (batch ${k}, temperature ${tau})`, got, want, { atol: 2e-4, rtol: 1e-3 });
       });
     }
-    return "agrees with the log-probs lib/rollout drawTokens records, on 8 random batches at temperatures 0.7, 1, 1.5, 0.4, with 0 at padding";
+    return "agrees with the log-probs lib/lm/rollout drawTokens records, on 8 random batches at temperatures 0.7, 1, 1.5, 0.4, with 0 at padding";
   }, print);
 }
 
@@ -52,7 +52,7 @@ export type ResponseMaskExercise = (tokens: number[][], eosId: number) => number
 
 /**
  * 04.2: mask = 1 up to and including the first EOS, 0 after; all 1 for a row cut at T without EOS. The expected mask
- * is lib/rollout encodeResponses' for random texts (with EOS, cut at T); the tokens after the end are then replaced by
+ * is lib/lm/rollout encodeResponses' for random texts (with EOS, cut at T); the tokens after the end are then replaced by
  * what a lockstep sampler that never stopped might have left there: random tokens, more EOS, PAD.
  */
 export function checkResponseMask(yours: ResponseMaskExercise, print?: (line: string) => void): void {
@@ -78,6 +78,6 @@ export function checkResponseMask(yours: ResponseMaskExercise, print?: (line: st
       const got = yours(tokens.map((r) => r.slice()), tok.eos);
       assertClose(`mask (batch ${k}; EOS id ${tok.eos})`, got, m, { atol: 0, rtol: 0 });
     }
-    return "agrees with lib/rollout's masks on 10 random batches: rows ending in EOS, rows that are only EOS, rows cut at T, anything after the first EOS";
+    return "agrees with lib/lm/rollout's masks on 10 random batches: rows ending in EOS, rows that are only EOS, rows cut at T, anything after the first EOS";
   }, print);
 }

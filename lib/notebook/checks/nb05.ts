@@ -1,5 +1,5 @@
-// Checks of notebook 05's exercises (lib/exercise.ts explains the pattern): each runs the learner's function and
-// lib/kl on the same random inputs (random right-padded masks, garbage at padding) and says where they differ.
+// Checks of notebook 05's exercises (lib/notebook/exercise.ts explains the pattern): each runs the learner's function and
+// lib/rl/kl on the same random inputs (random right-padded masks, garbage at padding) and says where they differ.
 import * as tf from "@tensorflow/tfjs";
 import { assertClose, check, CheckFailure, randomMask, randomMatrix } from "../exercise";
 import { AdaptiveKLController, klPerToken, shapedRewards, type KLEstimator } from "../../rl/kl";
@@ -33,14 +33,14 @@ export function checkKlEstimators(yours: KlExercise, print?: (line: string) => v
         assertClose(`${est} (batch ${k})`, got, want, { atol: 1e-4, rtol: 1e-3, mask: mask.flat() });
       });
     }
-    return "agrees with lib/kl klPerToken for k1, k2 and k3 at every real token of 12 random right-padded batches";
+    return "agrees with lib/rl/kl klPerToken for k1, k2 and k3 at every real token of 12 random right-padded batches";
   }, print);
 }
 
 /** The learner's shaped reward: kl [B][T], one post-processed score per row, mask [B][T], beta -> rewards [B][T]. */
 export type ShapedRewardExercise = (kl: number[][], scores: number[], mask: number[][], beta: number) => number[][] | tf.Tensor2D;
 
-/** 05.2: r_t = -beta kl_t + score at the last real token, 0 at padding; against lib/kl shapedRewards. */
+/** 05.2: r_t = -beta kl_t + score at the last real token, 0 at padding; against lib/rl/kl shapedRewards. */
 export function checkShapedRewards(yours: ShapedRewardExercise, print?: (line: string) => void): void {
   check("05.2", "shaped per-token reward", () => {
     const rng = new Rng(502);
@@ -55,14 +55,14 @@ export function checkShapedRewards(yours: ShapedRewardExercise, print?: (line: s
       const want = tf.tidy(() => shapedRewards(tf.tensor2d(kl), tf.tensor1d(scores), tf.tensor2d(mask), beta).arraySync());
       assertClose(`rewards (batch ${k}, beta ${beta})`, got, want, { atol: 1e-4 });
     }
-    return "agrees with lib/kl shapedRewards on 12 random right-padded batches (KL charge at every real token, score at the last one, 0 at padding)";
+    return "agrees with lib/rl/kl shapedRewards on 12 random right-padded batches (KL charge at every real token, score at the last one, 0 at padding)";
   }, print);
 }
 
 /** The learner's adaptive controller step: the coefficient after one update. */
 export type AdaptiveKlExercise = (beta: number, currentKl: number, target: number, nSteps: number, horizon: number) => number;
 
-/** 05.3: one update of Ziegler et al.'s proportional controller, against lib/kl AdaptiveKLController. */
+/** 05.3: one update of Ziegler et al.'s proportional controller, against lib/rl/kl AdaptiveKLController. */
 export function checkAdaptiveKl(yours: AdaptiveKlExercise, print?: (line: string) => void): void {
   check("05.3", "adaptive KL controller", () => {
     const rng = new Rng(503);
@@ -79,6 +79,6 @@ export function checkAdaptiveKl(yours: AdaptiveKlExercise, print?: (line: string
       assertClose(`beta after one update (beta ${beta.toFixed(3)}, KL ${kl.toFixed(3)}, target ${target.toFixed(3)}, nSteps ${nSteps}, horizon ${horizon})`,
         [got], [ctl.value], { atol: 1e-7, rtol: 1e-6, labels: ["value"] });
     }
-    return "agrees with lib/kl AdaptiveKLController on 18 updates, with KL/target near 1 and far from it (clipped), above and below the target";
+    return "agrees with lib/rl/kl AdaptiveKLController on 18 updates, with KL/target near 1 and far from it (clipped), above and below the target";
   }, print);
 }

@@ -1,5 +1,5 @@
-// Checks of notebook 06's exercises (lib/exercise.ts explains the pattern): each runs the learner's function and
-// lib/gae on the same random right-padded batches and says where they differ.
+// Checks of notebook 06's exercises (lib/notebook/exercise.ts explains the pattern): each runs the learner's function and
+// lib/rl/gae on the same random right-padded batches and says where they differ.
 import * as tf from "@tensorflow/tfjs";
 import { assertClose, check, randomMask, randomMatrix } from "../exercise";
 import { gae, tdErrors } from "../../rl/gae";
@@ -8,7 +8,7 @@ import { Rng } from "../../core/rng";
 /** The learner's GAE: plain arrays in ([B][T], mask 1 = real token), advantages [B][T] out (0 at padding). */
 export type GaeExercise = (rewards: number[][], values: number[][], mask: number[][], gamma: number, lambda: number) => number[][];
 
-/** 06.1: the backward recursion A_t = delta_t + gamma lambda A_{t+1}, against lib/gae on 12 random masked batches. */
+/** 06.1: the backward recursion A_t = delta_t + gamma lambda A_{t+1}, against lib/rl/gae on 12 random masked batches. */
 export function checkGae(yours: GaeExercise, print?: (line: string) => void): void {
   check("06.1", "GAE recursion", () => {
     const rng = new Rng(601);
@@ -20,7 +20,7 @@ export function checkGae(yours: GaeExercise, print?: (line: string) => void): vo
       const want = tf.tidy(() => gae(tf.tensor2d(r), tf.tensor2d(v), tf.tensor2d(mask), gamma, lambda).advantages.arraySync());
       assertClose(`advantages (batch ${k}, gamma ${gamma}, lambda ${lambda})`, got, want, { atol: 1e-4 });
     }
-    return "agrees with lib/gae on 12 random right-padded batches, for gamma/lambda (1, 0.95), (1, 0), (1, 1), (0.9, 0.8), with 0 at padding";
+    return "agrees with lib/rl/gae on 12 random right-padded batches, for gamma/lambda (1, 0.95), (1, 0), (1, 1), (0.9, 0.8), with 0 at padding";
   }, print);
 }
 
@@ -34,7 +34,7 @@ function randomBatch(rng: Rng): { mask: number[][]; r: number[][]; v: number[][]
 /** The learner's TD errors: plain arrays in ([B][T], mask 1 = real token), delta [B][T] out (0 at padding). */
 export type TdExercise = (rewards: number[][], values: number[][], mask: number[][], gamma: number) => number[][];
 
-/** 06.2: delta_t = r_t + gamma V(s_{t+1}) - V(s_t), V = 0 after the last real token; against lib/gae tdErrors. */
+/** 06.2: delta_t = r_t + gamma V(s_{t+1}) - V(s_t), V = 0 after the last real token; against lib/rl/gae tdErrors. */
 export function checkTdErrors(yours: TdExercise, print?: (line: string) => void): void {
   check("06.2", "TD errors", () => {
     const rng = new Rng(602);
@@ -46,7 +46,7 @@ export function checkTdErrors(yours: TdExercise, print?: (line: string) => void)
       const want = tf.tidy(() => tdErrors(tf.tensor2d(r), tf.tensor2d(v), tf.tensor2d(mask), gamma).arraySync());
       assertClose(`TD errors (batch ${k}, gamma ${gamma})`, got, want, { atol: 1e-4 });
     }
-    return "agrees with lib/gae tdErrors on 12 random right-padded batches, for gamma 1, 0.9 and 0.5, with 0 at padding";
+    return "agrees with lib/rl/gae tdErrors on 12 random right-padded batches, for gamma 1, 0.9 and 0.5, with 0 at padding";
   }, print);
 }
 
@@ -55,7 +55,7 @@ export type RewardToGoExercise = (rewards: number[][], mask: number[][], gamma: 
 
 /**
  * 06.3: G_t = sum_l gamma^l r_{t+l} over the real tokens. GAE with lambda = 1 gives A_t = G_t - V(s_t), so its returns
- * A_t + V(s_t) are G_t whatever the values: the check compares with lib/gae's returns at lambda = 1 (random values).
+ * A_t + V(s_t) are G_t whatever the values: the check compares with lib/rl/gae's returns at lambda = 1 (random values).
  */
 export function checkRewardToGo(yours: RewardToGoExercise, print?: (line: string) => void): void {
   check("06.3", "reward-to-go", () => {
@@ -68,6 +68,6 @@ export function checkRewardToGo(yours: RewardToGoExercise, print?: (line: string
       const want = tf.tidy(() => gae(tf.tensor2d(r), tf.tensor2d(v), tf.tensor2d(mask), gamma, 1).returns.arraySync());
       assertClose(`reward-to-go (batch ${k}, gamma ${gamma})`, got, want, { atol: 1e-4 });
     }
-    return "agrees with lib/gae's returns at lambda = 1 on 12 random right-padded batches, for gamma 1, 0.9 and 0.5, with 0 at padding";
+    return "agrees with lib/rl/gae's returns at lambda = 1 on 12 random right-padded batches, for gamma 1, 0.9 and 0.5, with 0 at padding";
   }, print);
 }

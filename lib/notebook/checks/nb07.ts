@@ -1,5 +1,5 @@
-// Checks of notebook 07's exercises (lib/exercise.ts explains the pattern): each runs the learner's function and
-// lib/ppo on the same random right-padded batches (garbage at padded positions) and says where they differ. The
+// Checks of notebook 07's exercises (lib/notebook/exercise.ts explains the pattern): each runs the learner's function and
+// lib/rl/ppo on the same random right-padded batches (garbage at padded positions) and says where they differ. The
 // losses are compared by value and by their gradient, since the gradient is what the optimiser uses.
 import * as tf from "@tensorflow/tfjs";
 import { assertClose, check, randomMask, randomMatrix } from "../exercise";
@@ -23,7 +23,7 @@ function batch(rng: Rng) {
   return { b, t, mask, m };
 }
 
-/** 07.1: (A - mean) / sqrt(var + 1e-8) over real tokens, unbiased variance, mean not added back; vs lib/ppo whiten. */
+/** 07.1: (A - mean) / sqrt(var + 1e-8) over real tokens, unbiased variance, mean not added back; vs lib/rl/ppo whiten. */
 export function checkWhiten(yours: WhitenExercise, print?: (line: string) => void): void {
   check("07.1", "advantage whitening", () => {
     const rng = new Rng(701);
@@ -36,11 +36,11 @@ export function checkWhiten(yours: WhitenExercise, print?: (line: string) => voi
       });
       assertClose(`whitened advantages (batch ${k})`, got, want, { mask: mask.flat(), atol: 1e-4 });
     }
-    return "agrees with lib/ppo whiten on 10 random right-padded batches (zero mean, unit unbiased variance over the real tokens)";
+    return "agrees with lib/rl/ppo whiten on 10 random right-padded batches (zero mean, unit unbiased variance over the real tokens)";
   }, print);
 }
 
-/** 07.2: the clipped surrogate, its value and its gradient in the log-probs, vs lib/ppo ppoPolicyLoss. */
+/** 07.2: the clipped surrogate, its value and its gradient in the log-probs, vs lib/rl/ppo ppoPolicyLoss. */
 export function checkPolicyLoss(yours: PolicyLossExercise, print?: (line: string) => void): void {
   check("07.2", "clipped surrogate policy loss", () => {
     const rng = new Rng(702);
@@ -61,7 +61,7 @@ export function checkPolicyLoss(yours: PolicyLossExercise, print?: (line: string
       assertClose(`loss (batch ${k}, ${b}x${t}, eps ${eps})`, got.value, want.value, { atol: 1e-5 });
       assertClose(`d loss / d logprobs (batch ${k}, eps ${eps})`, got.grad, want.grad, { mask: mask.flat(), atol: 1e-5 });
     }
-    return "loss and its gradient in the log-probs agree with lib/ppo ppoPolicyLoss on 10 random right-padded batches (eps 0.1, 0.2, 0.3)";
+    return "loss and its gradient in the log-probs agree with lib/rl/ppo ppoPolicyLoss on 10 random right-padded batches (eps 0.1, 0.2, 0.3)";
   }, print);
 }
 
@@ -69,7 +69,7 @@ function ppoPolicyLossScalar(logprobs: tf.Tensor2D, old: tf.Tensor2D, adv: tf.Te
   return ppoPolicyLoss(logprobs, old, adv, mask, eps).loss;
 }
 
-/** 07.3: the clipped value loss, its value and its gradient in the values, vs lib/ppo valueLoss. */
+/** 07.3: the clipped value loss, its value and its gradient in the values, vs lib/rl/ppo valueLoss. */
 export function checkValueLoss(yours: ValueLossExercise, print?: (line: string) => void): void {
   check("07.3", "clipped value loss", () => {
     const rng = new Rng(703);
@@ -89,6 +89,6 @@ export function checkValueLoss(yours: ValueLossExercise, print?: (line: string) 
       assertClose(`loss (batch ${k}, ${b}x${t}, clip ${clip})`, got.value, want.value, { atol: 1e-5 });
       assertClose(`d loss / d values (batch ${k}, clip ${clip})`, got.grad, want.grad, { mask: mask.flat(), atol: 1e-5 });
     }
-    return "loss and its gradient in the values agree with lib/ppo valueLoss on 10 random right-padded batches (clip 0.1, 0.2, 0.5)";
+    return "loss and its gradient in the values agree with lib/rl/ppo valueLoss on 10 random right-padded batches (clip 0.1, 0.2, 0.5)";
   }, print);
 }

@@ -1,4 +1,4 @@
-// Checks of notebook 08's exercises (lib/exercise.ts explains the pattern): each runs the learner's function and the
+// Checks of notebook 08's exercises (lib/notebook/exercise.ts explains the pattern): each runs the learner's function and the
 // library's on the same random inputs and says where they differ.
 import * as tf from "@tensorflow/tfjs";
 import { assertClose, check, CheckFailure } from "../exercise";
@@ -25,7 +25,7 @@ function randomText(rng: Rng): string {
   return t;
 }
 
-/** 08.1: distinct word n-grams / all word n-grams over a set of texts (n-grams do not cross texts); vs lib/rlhf distinctN. */
+/** 08.1: distinct word n-grams / all word n-grams over a set of texts (n-grams do not cross texts); vs lib/pipeline/ppo distinctN. */
 export function checkDistinct(yours: DistinctExercise, print?: (line: string) => void): void {
   check("08.1", "distinct-n", () => {
     const rng = new Rng(801);
@@ -45,11 +45,11 @@ export function checkDistinct(yours: DistinctExercise, print?: (line: string) =>
         throw new CheckFailure(`case ${k}, n = ${c.n}, texts ${JSON.stringify(c.texts)}: yours ${got}, lib ${want}`);
       }
     }
-    return `agrees with lib/rlhf distinctN on ${cases.length} sets of texts (n = 1, 2, 3; repeated words, doubled spaces, texts without any n-gram)`;
+    return `agrees with lib/pipeline/ppo distinctN on ${cases.length} sets of texts (n = 1, 2, 3; repeated words, doubled spaces, texts without any n-gram)`;
   }, print);
 }
 
-/** 08.2: normalise, missing-EOS penalty, squash 2 tanh(x/2), clip, in that order; vs lib/reward postprocessScores. */
+/** 08.2: normalise, missing-EOS penalty, squash 2 tanh(x/2), clip, in that order; vs lib/reward/reward-model postprocessScores. */
 export function checkPostprocess(yours: PostprocessExercise, print?: (line: string) => void): void {
   check("08.2", "reward post-processing", () => {
     const rng = new Rng(802);
@@ -71,6 +71,6 @@ export function checkPostprocess(yours: PostprocessExercise, print?: (line: stri
       const want = tf.tidy(() => Array.from(postprocessScores(tf.tensor1d(raw), tf.tensor1d(eos), opts, stats).dataSync()));
       assertClose(`scores (batch ${k}, ${JSON.stringify(opts)}, eos ${JSON.stringify(eos)})`, got, want, { labels: ["response"], atol: 1e-5 });
     }
-    return "agrees with lib/reward postprocessScores on 12 random batches, over 6 settings of ppo.reward";
+    return "agrees with lib/reward/reward-model postprocessScores on 12 random batches, over 6 settings of ppo.reward";
   }, print);
 }

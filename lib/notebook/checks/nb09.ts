@@ -1,4 +1,4 @@
-// Checks of notebook 09's exercises (lib/exercise.ts explains the pattern): each runs the learner's function and the
+// Checks of notebook 09's exercises (lib/notebook/exercise.ts explains the pattern): each runs the learner's function and the
 // library's on the same random inputs and says where they differ.
 import { assertClose, check, CheckFailure } from "../exercise";
 import { bestOfNDistribution } from "../../beyond/best-of-n";
@@ -65,7 +65,7 @@ export function checkPeak(yours: PeakExercise, print?: (line: string) => void): 
   }, print);
 }
 
-/** The peak lib/gao.ts reports for given coefficients (fitGao computes it from a fit; this reuses that rule). */
+/** The peak lib/beyond/gao.ts reports for given coefficients (fitGao computes it from a fit; this reuses that rule). */
 function fitGaoPeak(form: GaoForm, alpha: number, beta: number): number {
   // two exact points of the law determine the same alpha and beta, so fitGao gives back its dPeak
   const d = [0.5, 1.5];

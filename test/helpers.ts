@@ -1,4 +1,5 @@
-// Shared by the tests of lib/checks/: a check must pass the library's answer, fail each plausible wrong answer, and
+// Shared by the tests. assertClose: element-wise closeness with the index in the message. assertCheckDiscriminates
+// (the tests of lib/notebook/checks/): a check must pass the library's answer, fail each plausible wrong answer, and
 // report an untouched stub as NOT DONE. The verdict is read from the line the check prints, as the notebook runner
 // reads it.
 import assert from "node:assert/strict";
@@ -23,4 +24,12 @@ export function assertCheckDiscriminates<F>(run: (f: F, print: (l: string) => vo
     assert.equal(v.status, "FAIL", `the wrong answer "${name}" must fail, got: ${v.line}`);
   }
   assert.equal(verdictOf(run, stub).status, "NOT DONE");
+}
+
+/** Element-wise |actual - expected| <= tol, naming the first index that is not. */
+export function assertClose(actual: ArrayLike<number>, expected: number[], tol = 1e-5): void {
+  assert.equal(actual.length, expected.length, "length");
+  for (let i = 0; i < expected.length; i++) {
+    assert.ok(Math.abs(actual[i] - expected[i]) <= tol, `[${i}]: got ${actual[i]}, expected ${expected[i]} (tol ${tol})`);
+  }
 }
