@@ -50,10 +50,10 @@ function summaryWithoutTiming(file: string): Record<string, unknown> {
 /** The child that is killed: runs the stage in-process and SIGKILLs itself right after the step `killAt`. */
 function killedRun(stage: string, killAt: number): ReturnType<typeof spawnSync> {
   const call: Record<string, string> = {
-    pretrain: `require("./lib/pipeline/pretrain").ensurePretrained(cfg, { log, onStep: kill })`,
-    sft: `require("./lib/pipeline/sft").ensureSft(cfg, { log, onStep: kill })`,
-    rm: `require("./lib/reward/reward-model").ensureRewardModel(cfg, { log, onStep: kill })`,
-    ppo: `require("./lib/pipeline/ppo").runPpo(cfg, { log, onIteration: kill })`,
+    pretrain: `require("./lib/pipeline/stages").ensurePretrained(cfg, { log, onStep: kill })`,
+    sft: `require("./lib/pipeline/stages").ensureSft(cfg, { log, onStep: kill })`,
+    rm: `require("./lib/pipeline/stages").ensureRewardModel(cfg, { log, onStep: kill })`,
+    ppo: `require("./lib/pipeline/stages").runPpo(cfg, { log, onIteration: kill })`,
   };
   const script = `
     const { initBackend } = require("./lib/core/backend");
@@ -102,7 +102,7 @@ test("ppo with the adaptive KL controller and a separate critic: killed, resumed
   const script = `
     const { initBackend } = require("./lib/core/backend");
     const cfg = require("./lib/core/config").loadConfig(${JSON.stringify(cfgFile("c2"))});
-    initBackend().then(() => require("./lib/pipeline/ppo").runPpo(cfg, { log: () => {}, onIteration: (k) => { if (k === 2) process.kill(process.pid, "SIGKILL"); } }));`;
+    initBackend().then(() => require("./lib/pipeline/stages").runPpo(cfg, { log: () => {}, onIteration: (k) => { if (k === 2) process.kill(process.pid, "SIGKILL"); } }));`;
   const k = spawnSync(process.execPath, ["--import", "tsx", "-e", script], { cwd: ROOT, encoding: "utf8" });
   assert.equal(k.signal, "SIGKILL", k.stderr);
   const saved = JSON.parse(fs.readFileSync(ckpt("c2", "resume", "ppo", "resume.json"), "utf8"));

@@ -1,5 +1,6 @@
 // `npm run ablate -- --name <name> --set <key=value> [--set ...] [--config <file>]`: the course's PPO stage again with
-// some ppo.* keys changed, on the same SFT and reward models (lib/studies/ablation.ts). Prints PPO's progress on stderr and,
+// some ppo.* keys changed, on the same SFT and reward models (lib/studies/ablation.ts). Prints PPO's progress on stderr
+// and,
 // on stdout, one JSON line with the overrides and the run's summary (held-out gold, proxy, KL, length, ...).
 // Exit codes: 0 done, 1 the run failed, 2 bad arguments or config.
 import { runAblation } from "../lib";

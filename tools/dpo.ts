@@ -1,6 +1,8 @@
 // `npm run dpo -- --name <name> [--set <dpo.key=value> ...] [--config <file>]`: Direct Preference Optimization on the
-// reward model's training pairs, from the course's SFT model, evaluated as PPO is (lib/beyond/dpo.ts). Prints progress on
-// stderr and, on stdout, one JSON line with the overrides and the run's summary (held-out gold, proxy, KL, length, ...).
+// reward model's training pairs, from the course's SFT model, evaluated as PPO is (lib/beyond/dpo.ts). Prints progress
+// on
+// stderr and, on stdout, one JSON line with the overrides and the run's summary (held-out gold, proxy, KL, length,
+// ...).
 // Exit codes: 0 done, 1 the run failed, 2 bad arguments or config.
 import { runDpo } from "../lib";
 import { runVariantCli } from "./variant-cli";

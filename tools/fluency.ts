@@ -3,7 +3,8 @@
 // <runs>/variants/<name>/, to see what a change does to the base model's fluency (lib/lm/fluency.ts) and what it costs.
 // Prints the run's progress and ten SFT samples on stderr and one JSON line on stdout: the overrides, the stage times,
 // the validation losses, the fluency at two sampling seeds, the share of held-out review words that are one token, and
-// the held-out bits per character of the base and SFT models (lib/lm/fluency.ts bitsPerChar: lower is better English, in
+// the held-out bits per character of the base and SFT models (lib/lm/fluency.ts bitsPerChar: lower is better English,
+// in
 // a unit a bigger vocabulary cannot game).
 // Without --set it trains the course's own recipe again (the reference row). Exit codes: 0 done, 1 failed, 2 bad input.
 import {

@@ -1,7 +1,9 @@
-// `npm run generate -- --checkpoint checkpoints/<stage> --prompts <file> [--seed N] [--temperature T] [--max-new-tokens N] [--samples K]`
+// `npm run generate -- --checkpoint checkpoints/<stage> --prompts <file> [--seed N] [--temperature T] [--max-new-tokens
+// N] [--samples K]`
 // Continues every prompt (one per line of the file) with a saved model and prints one JSON line per prompt (K lines
 // with --samples K): {"prompt", "completion", "gold"}, gold = VADER compound score of prompt + completion
-// (lib/reward/labeller). Completions are drawn by the rollout sampler (lib/lm/sample.ts -> lib/lm/rollout.ts), as in PPO.
+// (lib/reward/labeller). Completions are drawn by the rollout sampler (lib/lm/sample.ts -> lib/lm/rollout.ts), as in
+// PPO.
 // stdout holds only the JSON lines, written batch by batch as they are produced; the backend report, progress,
 // skipped lines and the closing mean gold go to stderr.
 import * as fs from "node:fs";

@@ -240,5 +240,3 @@ export async function trainDpo(cfg: Config, inputs: DpoInputs, opts: DpoOptions 
   }
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// A named run on the course's SFT and reward models

@@ -4,7 +4,8 @@
 //
 // Why: per step the composed ops cost more than the arithmetic (npm run bench, environment.md "Speed"): e.g. the
 // token NLL's softmax/one-hot/sum on [B*T, V] is ~10 tfjs kernels where TensorFlow has one fused kernel.
-// fastPaths(false) (or RLHF_FAST_PATHS=0) turns them off, fastPaths(["layernorm"]) keeps one: to measure or rule them out.
+// fastPaths(false) (or RLHF_FAST_PATHS=0) turns them off, fastPaths(["layernorm"]) keeps one: to measure or rule them
+// out.
 import * as tf from "@tensorflow/tfjs";
 
 interface OpAttr { name: string; type: number; value: unknown }

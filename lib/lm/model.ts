@@ -1,4 +1,5 @@
-// A tiny decoder-only transformer (GPT) written with TensorFlow.js ops, in the spirit of nanoGPT: read it top to bottom.
+// A tiny decoder-only transformer (GPT) written with TensorFlow.js ops, in the spirit of nanoGPT: read it top to
+// bottom.
 //
 //   x_0   = W_te[token] + W_pe[position]                      (learned positions)
 //   x_l'  = x_l  + Attn(LN_1(x_l))                            (pre-LayerNorm, causal self-attention)

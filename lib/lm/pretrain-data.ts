@@ -1,4 +1,5 @@
-// Pretraining's data: the tokenizer trained on the corpus and the review sentences, the batches of the mix, the validation loss and its unigram baseline.
+// Pretraining's data: the tokenizer trained on the corpus and the review sentences, the batches of the mix, the
+// validation loss and its unigram baseline.
 
 import * as tf from "@tensorflow/tfjs";
 import { Config } from "../core/config";
@@ -140,5 +141,3 @@ export function modelConfigFor(cfg: Config, tokenizer: Tokenizer): ModelConfig {
   return { ...cfg.model, vocab_size: tokenizer.vocabSize };
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Training

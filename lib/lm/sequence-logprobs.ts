@@ -1,5 +1,6 @@
 // log p(response | prompt) of given token sequences, teacher-forced in batches that fit the model's context: DPO's
-// sequence log-probs (lib/beyond/dpo.ts) and the held-out bits per character of lib/lm/fluency.ts both read them from here.
+// sequence log-probs (lib/beyond/dpo.ts) and the held-out bits per character of lib/lm/fluency.ts both read them from
+// here.
 import * as tf from "@tensorflow/tfjs";
 import type { GPT } from "./model";
 import { type ScoredBatch, scoreResponses } from "./rollout";

@@ -15,7 +15,8 @@
 // Live updates use the Jupyter display_id mechanism (tslab's newDisplay() uses it too): the first draw sends
 // display_data with a display_id, later draws send update_display_data, which JupyterLab and nbclient apply in place,
 // so the executed notebook keeps the final chart. (JupyterLab's plotly renderer ignores updates to a drawn graph, so
-// each redraw first swaps in a same-height placeholder: see ChartHandle.redraw.) tslab's public display.raw() sends one MIME type per message, so
+// each redraw first swaps in a same-height placeholder: see ChartHandle.redraw.) tslab's public display.raw() sends one
+// MIME type per message, so
 // this module writes the message through tslab's kernel-side writer to send both at once.
 // Outside a tslab kernel (CLI, tests) show() draws nothing; figures can still be saved as HTML with saveHtml().
 // A training loop that never awaits still updates the chart (zeromq sends from its own thread), but an occasional
@@ -94,7 +95,8 @@ function kernelWriter(): Writer | undefined {
   return undefined;
 }
 
-// A chart's redraw is two sends in a row, and a training cell makes hundreds: see lib/core/iopub.ts for why the kernel's
+// A chart's redraw is two sends in a row, and a training cell makes hundreds: see lib/core/iopub.ts for why the
+// kernel's
 // socket must be guarded first (initBackend does it too; a second call is a no-op).
 if ((globalThis as { __tslab__?: unknown }).__tslab__) guardKernelSends();
 

@@ -1,4 +1,5 @@
-// DPO as a stage: the SFT model and the reward model's preference pairs from the pipeline, trainDpo, checkpoints and runs under a variant name.
+// DPO as a stage: the SFT model and the reward model's preference pairs from the pipeline, trainDpo, checkpoints and
+// runs under a variant name.
 
 import * as path from "node:path";
 import { type Config, withOverrides } from "../core/config";

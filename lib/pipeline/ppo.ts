@@ -1,20 +1,7 @@
-// The RLHF loop: PPO against a learned reward model, with a frozen SFT reference, and the evaluation that tells
-// whether it worked (the gold scorer the reward model was trained to imitate, KL from the reference, diversity).
-//
-// One iteration (PpoTrainer.step):
-//   prompts (train split) --sample--> rollout (tokens, masks, EOS)             policy, dropout off, KV cache
-//     --> proxy score s = RM(prompt + response) at the last real token         the reward model (frozen)
-//         gold score g = VADER(prompt + response)                             logged only: the policy never sees it
-//     --> post-processed score: normalise with the SFT score stats, missing-EOS penalty, squash, clip (ppo.reward)
-//     --> per-token KL vs the reference --> shaped reward --> GAE --> whitened advantages
-//         (critic-free, ppo.advantage rloo | grpo | reinforce_pp: a sequence reward per response --> one advantage per
-//          response from the other responses' rewards, on all its tokens; ppo.group_size samples per prompt)
-//     --> epochs x minibatches of the clipped update (lib/rl/ppo-update.ts)
-//     --> one metrics row with TRL's names, the KL controller updated with the batch's KL
-// Every ppo.eval_every iterations, and once for the SFT model before training, the held-out evaluation.
-//
-// runPpo(cfg) composes it with the stages before (SFT and reward-model checkpoints, trained when missing) and leaves
-//   runs/ppo/metrics.csv, runs/ppo/summary.json, checkpoints/ppo/ (policy with its value head, tokenizer, config).
+// Stage 4, PPO: the RLHF loop of lib/rl/trainer.ts run against the reward model it is given, from the SFT policy it
+// is given (policy = a copy, reference = the SFT model, frozen), with the held-out evaluation before and after.
+// trainPpo(cfg, inputs) leaves runs/ppo/metrics.csv, runs/ppo/summary.json and checkpoints/ppo/ (policy with its
+// value head, tokenizer, config); lib/pipeline/stages.ts runPpo loads or trains the stages before it first.
 import * as path from "node:path";
 import { saveCheckpoint } from "../train/checkpoint";
 import type { Config } from "../core/config";
@@ -35,9 +22,6 @@ import { mean } from "../core/stats";
 import { EvalResult, evaluatePolicy, evalRow, EvalSummary, evalSummary } from "../rl/evaluate";
 import { PPO_METRICS, PpoTrainer } from "../rl/trainer";
 import { evalPrompts, trainPrompts, evalOptions } from "../rl/prompts";
-
-// ---------------------------------------------------------------------------------------------------------------
-// Rewards
 
 export interface PpoSummary extends EvalSummary {
   iterations: number;

@@ -1,4 +1,5 @@
-// Stage 3, the reward model: preference pairs sampled from the SFT policy and labelled, Bradley-Terry training from the SFT model (or the reward model's own base), evaluation, and checkpoints/rm with runs/rm.
+// Stage 3, the reward model: preference pairs sampled from the SFT policy and labelled, Bradley-Terry training from the
+// SFT model (or the reward model's own base), evaluation, and checkpoints/rm with runs/rm.
 
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";

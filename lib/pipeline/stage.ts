@@ -1,4 +1,5 @@
-// The stage plumbing every stage shares: what a stage returns, the config record it saves beside its weights, and whether a saved checkpoint still matches the config (its hash covers the config sections the stage reads, not paths).
+// The stage plumbing every stage shares: what a stage returns, the config record it saves beside its weights, and
+// whether a saved checkpoint still matches the config (its hash covers the config sections the stage reads, not paths).
 
 import * as path from "node:path";
 import * as fs from "node:fs";
@@ -65,9 +66,6 @@ export function checkpointMismatch(cfg: Config, stage: Stage): string {
   walk(saved?.sections ?? {}, want.sections, "");
   return `checkpoint config differs (${diffs.slice(0, 6).join(", ") || "hash differs"})`;
 }
-
-// ---------------------------------------------------------------------------------------------------------------
-// Tokenizer
 
 /** Loads a stage's checkpoint with its summary and metrics (when runs/<stage>/metrics.csv exists). */
 export function loadStage<S>(cfg: Config, stage: Stage): StageResult<S> {

@@ -1,4 +1,5 @@
-// A reward model judged three ways: held-out pairwise accuracy against the labeller's ceiling, calibration, and agreement with human labels of real review sentences.
+// A reward model judged three ways: held-out pairwise accuracy against the labeller's ceiling, calibration, and
+// agreement with human labels of real review sentences.
 
 import { loadReviews } from "../lm/data";
 import { labellerCeiling } from "./labeller";
@@ -246,5 +247,3 @@ export function worstErrors(data: PreferenceData, scores: Map<number, number>, n
   return out.sort((x, y) => y.margin - x.margin).slice(0, n).map(({ margin: _m, ...e }) => e);
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// The stage

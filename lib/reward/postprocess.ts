@@ -1,4 +1,5 @@
-// From a reward model's raw score to the score PPO adds at the last real token (config ppo.reward): normalisation with the SFT policy's score statistics, the missing-EOS penalty, the squash and the clip. Pure functions of tensors.
+// From a reward model's raw score to the score PPO adds at the last real token (config ppo.reward): normalisation with
+// the SFT policy's score statistics, the missing-EOS penalty, the squash and the clip. Pure functions of tensors.
 
 import * as tf from "@tensorflow/tfjs";
 import { assertSameLength } from "./bradley-terry";

@@ -1,5 +1,6 @@
 // Preference data for the reward model: prompts -> k completions sampled from the SFT policy -> gold scores ->
-// pairs labelled by the simulated human (lib/reward/labeller.ts) -> a train / held-out split by a prompt's first two words.
+// pairs labelled by the simulated human (lib/reward/labeller.ts) -> a train / held-out split by a prompt's first two
+// words.
 //
 //   prompt "The food"   completions  " was cold and bland."  " is amazing!"  " came late."  " was ok."
 //                        gold          -0.40                   0.62           0.00           0.30

@@ -1,4 +1,6 @@
-// The reward interface the RL loop calls: scores for a batch of responses (the proxy PPO optimises), gold scores to measure it, however the reward is computed (a reward model on the policy's tokens, a model with its own tokenizer, or a function of the text).
+// The reward interface the RL loop calls: scores for a batch of responses (the proxy PPO optimises), gold scores to
+// measure it, however the reward is computed (a reward model on the policy's tokens, a model with its own tokenizer, or
+// a function of the text).
 
 import * as tf from "@tensorflow/tfjs";
 import { goldScores } from "./labeller";

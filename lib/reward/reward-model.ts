@@ -175,7 +175,7 @@ export function trainRewardModel(rm: GPT, data: PreferenceData, c: RmConfig, opt
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Evaluation
+// Held-out accuracy while training
 
 /**
  * Pairwise accuracy of scores (indexed like data.completions) on the pairs of one split: r_chosen > r_rejected

@@ -6,7 +6,8 @@
 //
 //   policy tokens --decode(policy tokenizer)--> prompt, response text, EOS flag --encode(RM tokenizer)--> RM tokens
 //
-// A response scores the same whether the RM reads it from its text or through this round trip (test/text-reward.test.ts).
+// A response scores the same whether the RM reads it from its text or through this round trip (test/text-
+// reward.test.ts).
 // The own reward model's trunk is pretrained with the course's pretrain recipe on its own tokenizer and size
 // (ownBaseConfig), then trained on the same preference pairs, re-encoded (reencodePreferences).
 import * as tf from "@tensorflow/tfjs";

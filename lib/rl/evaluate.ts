@@ -1,4 +1,5 @@
-// Policy evaluation: held-out prompts sampled greedily-free at the training temperature, scored by the proxy and the gold, with the KL from the reference, distinct-n and length: the figures every method of the course is compared on.
+// Policy evaluation: held-out prompts sampled greedily-free at the training temperature, scored by the proxy and the
+// gold, with the KL from the reference, distinct-n and length: the figures every method of the course is compared on.
 
 import * as tf from "@tensorflow/tfjs";
 import type { GPT } from "../lm/model";
@@ -106,10 +107,6 @@ export function evalRow(e: EvalResult): Record<(typeof EVAL_METRICS)[number], nu
   return { "eval/gold": e.gold, "eval/proxy": e.proxy, "eval/kl": e.kl, "eval/distinct2": e.distinct2, "eval/response_length": e.length, "eval/eos_rate": e.eosRate };
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// The stage: runPpo / ensurePpo
-
-/** The figures of runs/ppo/summary.json. */
 /** The held-out figures of the SFT model and of a trained policy, as every stage's summary records them. */
 export interface EvalSummary {
   gold_sft: number;

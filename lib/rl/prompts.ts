@@ -1,4 +1,5 @@
-// The prompts and the sampling settings of the RL stages, read from the config: training prompts, and held-out prompts the evaluation uses for every method alike.
+// The prompts and the sampling settings of the RL stages, read from the config: training prompts, and held-out prompts
+// the evaluation uses for every method alike.
 
 import type { Config } from "../core/config";
 import { reviewPrompts } from "../reward/preferences";

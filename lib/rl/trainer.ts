@@ -1,4 +1,17 @@
-// The PPO trainer: one iteration per step() (rollouts, the KL-shaped reward, advantages, the clipped update), given its policy, reference, critic and reward; it never loads or trains a stage.
+// The PPO trainer: one iteration of the RLHF loop per step(), given its policy, reference, critic and reward (it never
+// loads or trains a stage; lib/pipeline/ppo.ts runs it as a stage).
+//
+// One iteration (PpoTrainer.step):
+//   prompts (train split) --sample--> rollout (tokens, masks, EOS)             policy, dropout off, KV cache
+//     --> proxy score s = RM(prompt + response) at the last real token         the reward model (frozen)
+//         gold score g = VADER(prompt + response)                             logged only: the policy never sees it
+//     --> post-processed score: normalise with the SFT score stats, missing-EOS penalty, squash, clip (ppo.reward)
+//     --> per-token KL vs the reference --> shaped reward --> GAE --> whitened advantages
+//         (critic-free, ppo.advantage rloo | grpo | reinforce_pp: a sequence reward per response --> one advantage per
+//          response from the other responses' rewards, on all its tokens; ppo.group_size samples per prompt)
+//     --> epochs x minibatches of the clipped update (lib/rl/ppo-update.ts)
+//     --> one metrics row with TRL's names, the KL controller updated with the batch's KL
+// Every ppo.eval_every iterations, and once for the SFT model before training, the held-out evaluation.
 
 import * as tf from "@tensorflow/tfjs";
 import type { PpoConfig } from "../core/config";
@@ -191,5 +204,3 @@ export function checkAdvantageSetup(p: PpoConfig, ac: ActorCritic): void {
   }
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Evaluation on held-out prompts

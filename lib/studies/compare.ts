@@ -1,5 +1,6 @@
 // Beyond PPO (notebook 10): PPO, GRPO, RLOO, REINFORCE++ and DPO on the same SFT model, the same reward model, the
-// same held-out prompts and sampling seed as the over-optimisation study (lib/studies/study.ts), so every method lands on the
+// same held-out prompts and sampling seed as the over-optimisation study (lib/studies/study.ts), so every method lands
+// on the
 // study's gold-vs-sqrt(KL) frontier, with best-of-n and the PPO KL sweep as the reference lines.
 //
 //   PPO          the course's loop: critic + GAE (ppo.advantage: gae)

@@ -1,7 +1,8 @@
 // Resumable checkpoints, and what a stage says when it has to stop.
 //
 // Every `checkpoint_every` steps (PPO: iterations) a training loop calls StageResume.save, which writes
-// <paths.checkpoints>/resume/<stage>/ atomically (lib/train/checkpoint.ts): the model as an ordinary, loadable checkpoint
+// <paths.checkpoints>/resume/<stage>/ atomically (lib/train/checkpoint.ts): the model as an ordinary, loadable
+// checkpoint
 // plus everything needed to continue exactly where it stopped:
 //   optimizer.bin   AdamW's first and second moments (float32, m then v); resume.json has its step count t
 //   <name>.bin      the weights of any other model the loop trains (PPO's separate critic)

@@ -1,4 +1,5 @@
-// Supervised fine-tuning (SFT): its loss and batches. Demonstrations are review sentences split into a prompt (the first 2-4
+// Supervised fine-tuning (SFT): its loss and batches. Demonstrations are review sentences split into a prompt (the
+// first 2-4
 // words) and a response (the rest); the model learns to continue a prompt the way a human review does, and to stop
 // (EOS). The prompt is context, not something to imitate, so it is masked out of the loss:
 //

@@ -1,4 +1,5 @@
-// Checks of notebook 04's exercises (lib/notebook/exercise.ts explains the pattern): each runs the learner's function and
+// Checks of notebook 04's exercises (lib/notebook/exercise.ts explains the pattern): each runs the learner's function
+// and
 // lib/lm/rollout on the same random inputs (random right-padded masks, garbage at padding) and says where they differ.
 import * as tf from "@tensorflow/tfjs";
 import { assertClose, check, CheckFailure, randomMask } from "../exercise";

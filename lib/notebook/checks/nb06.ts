@@ -1,4 +1,5 @@
-// Checks of notebook 06's exercises (lib/notebook/exercise.ts explains the pattern): each runs the learner's function and
+// Checks of notebook 06's exercises (lib/notebook/exercise.ts explains the pattern): each runs the learner's function
+// and
 // lib/rl/gae on the same random right-padded batches and says where they differ.
 import * as tf from "@tensorflow/tfjs";
 import { assertClose, check, randomMask, randomMatrix } from "../exercise";

@@ -1,4 +1,5 @@
-// Checks of notebook 07's exercises (lib/notebook/exercise.ts explains the pattern): each runs the learner's function and
+// Checks of notebook 07's exercises (lib/notebook/exercise.ts explains the pattern): each runs the learner's function
+// and
 // lib/rl/ppo on the same random right-padded batches (garbage at padded positions) and says where they differ. The
 // losses are compared by value and by their gradient, since the gradient is what the optimiser uses.
 import * as tf from "@tensorflow/tfjs";

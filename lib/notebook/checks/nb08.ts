@@ -1,4 +1,5 @@
-// Checks of notebook 08's exercises (lib/notebook/exercise.ts explains the pattern): each runs the learner's function and the
+// Checks of notebook 08's exercises (lib/notebook/exercise.ts explains the pattern): each runs the learner's function
+// and the
 // library's on the same random inputs and says where they differ.
 import * as tf from "@tensorflow/tfjs";
 import { assertClose, check, CheckFailure } from "../exercise";

@@ -1,4 +1,5 @@
-// Checks of notebook 08b's exercises (lib/notebook/exercise.ts explains the pattern): naming the bug behind an unnamed run's
+// Checks of notebook 08b's exercises (lib/notebook/exercise.ts explains the pattern): naming the bug behind an unnamed
+// run's
 // curves, and a function that flags a PPO metrics row as suspicious.
 import { check, CheckFailure } from "../exercise";
 import { Rng } from "../../core/rng";
