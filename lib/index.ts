@@ -40,15 +40,18 @@ export * from "./reward/preferences";
 export * from "./reward/reward-fns";
 export * from "./reward/reward-model";
 export * from "./reward/text-reward";
+export * from "./reward/verifiable";
 
 // rl/: KL, GAE, PPO's losses, critic-free advantages, the update, the trainer, evaluation
 export * from "./rl/advantages";
 export * from "./rl/evaluate";
 export * from "./rl/gae";
 export * from "./rl/kl";
+export * from "./rl/pass-at-k";
 export * from "./rl/ppo-update";
 export * from "./rl/ppo";
 export * from "./rl/prompts";
+export * from "./rl/toy";
 export * from "./rl/trainer";
 
 // beyond/: DPO, best-of-n, Gao et al.'s fits
@@ -68,10 +71,12 @@ export * from "./pipeline/stages";
 // studies/: the over-optimisation study, the method comparison, ablations
 export * from "./studies/ablation";
 export * from "./studies/compare";
+export * from "./studies/rlvr";
 export * from "./studies/study";
 
 // notebook/: charts, the exercise harness, library source shown in a notebook
 export * from "./notebook/exercise";
 export * from "./notebook/figures";
+export * from "./notebook/rlvr-figures";
 export * from "./notebook/source";
 export * from "./notebook/viz";

@@ -1,11 +1,11 @@
-// Critic-free advantages (lib/rl/advantages.ts) against hand-computed values, and which KL a per-token KL term in the
+// Critic-free advantages (lib/rl/advantages.ts) and the group reward statistics against hand-computed values, and which KL a per-token KL term in the
 // loss actually pulls toward (the estimator choice of ppo.kl.loss_estimator), by exact expectation on a small
 // categorical distribution.
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/core/backend";
-import { grpoAdvantages, reinforcePlusPlusAdvantages, rlooAdvantages } from "../lib/rl/advantages";
+import { grpoAdvantages, reinforcePlusPlusTokenAdvantages, rewardGroupStats, rlooAdvantages } from "../lib/rl/advantages";
 import { klPerToken } from "../lib/rl/kl";
 
 before(async () => {
@@ -53,6 +53,18 @@ describe("grpoAdvantages", () => {
     assert.deepEqual(Array.from(a.dataSync()), [0, 0, 0, 0]);
     a.dispose();
   });
+  it("scale_rewards batch: the group-centred rewards over the std of the whole batch (n - 1), by hand", () => {
+    // all six [1, 2, 6, 0, 1, 2]: mean 2, deviations -1 0 4 -2 -1 0, unbiased var 22 / 5 = 4.4; centred by group as above
+    const a = tf.tidy(() => grpoAdvantages(tf.tensor2d([[1, 2, 6], [0, 1, 2]]), 1e-4, "batch"));
+    const s = Math.sqrt(4.4) + 1e-4;
+    close(a.dataSync(), [-2 / s, -1 / s, 3 / s, -1 / s, 0, 1 / s]);
+    a.dispose();
+  });
+  it("scale_rewards none (Dr. GRPO): only the group mean subtracted", () => {
+    const a = tf.tidy(() => grpoAdvantages(tf.tensor2d([[1, 2, 6], [0, 1, 2]]), 1e-4, "none"));
+    close(a.dataSync(), [-2, -1, 3, -1, 0, 1]);
+    a.dispose();
+  });
   it("refuses k < 2 and eps <= 0", () => {
     const one = tf.tensor2d([[1], [2]]);
     const two = tf.tensor2d([[1, 2]]);
@@ -62,29 +74,68 @@ describe("grpoAdvantages", () => {
   });
 });
 
-describe("reinforcePlusPlusAdvantages", () => {
-  it("(r - batch mean) / (batch std + eps) over every entry, population std; 1-D or 2-D alike", () => {
-    // [1, 2, 3, 6]: mean 3, deviations -2 -1 0 3, population var 14 / 4 = 3.5
-    const s = Math.sqrt(3.5) + 1e-8;
-    const want = [-2 / s, -1 / s, 0, 3 / s];
-    const a = tf.tidy(() => reinforcePlusPlusAdvantages(tf.tensor1d([1, 2, 3, 6])));
-    const b = tf.tidy(() => reinforcePlusPlusAdvantages(tf.tensor2d([[1, 2], [3, 6]])));
+describe("reinforcePlusPlusTokenAdvantages", () => {
+  // 2 responses x 3 tokens, the second of length 2 (its third column is padding holding garbage), beta 0.5:
+  //   rewards r_t = -0.5 kl_t, + score at the last real token
+  //     row 0: kl 0.2 0.4 0.6, score 1  ->  r = -0.1, -0.2, -0.3 + 1 = 0.7   ->  G = 0.4, 0.5, 0.7
+  //     row 1: kl 0.8 0.2,     score 2  ->  r = -0.4, -0.1 + 2 = 1.9         ->  G = 1.5, 1.9
+  //   the five real returns: mean 5.0 / 5 = 1.0, deviations -0.6 -0.5 -0.3 0.5 0.9, squares sum 1.76,
+  //   population var 1.76 / 5 = 0.352, std 0.593296;  A = deviation / (std + 1e-8)
+  const want = [-1.0112998, -0.8427498, -0.5056499, 0.8427498, 1.5169497, 0];
+  const inputs = () => ({
+    scores: tf.tensor1d([1, 2]),
+    kl: tf.tensor2d([[0.2, 0.4, 0.6], [0.8, 0.2, NaN]]),
+    mask: tf.tensor2d([[1, 1, 1], [1, 1, 0]]),
+  });
+  it("per-token return-to-go with the KL in the reward, whitened over every real token, by hand", () => {
+    const { scores, kl, mask } = inputs();
+    const a = reinforcePlusPlusTokenAdvantages(scores, kl, mask, 0.5);
+    assert.deepEqual(a.shape, [2, 3]);
     close(a.dataSync(), want);
-    close(b.dataSync(), want);
-    assert.deepEqual(b.shape, [2, 2]);
-    tf.dispose([a, b]);
+    assert.equal(a.dataSync()[5], 0, "padding is exactly 0 (NaN there does not leak)");
+    tf.dispose([a, scores, kl, mask]);
   });
-  it("a constant batch gives 0; a single reward is refused", () => {
-    const a = tf.tidy(() => reinforcePlusPlusAdvantages(tf.tensor1d([2, 2, 2])));
-    assert.deepEqual(Array.from(a.dataSync()), [0, 0, 0]);
-    const one = tf.tensor1d([1]);
-    assert.throws(() => reinforcePlusPlusAdvantages(one), /at least 2/);
-    tf.dispose([a, one]);
+  it("beta 0: every token of a response carries its score, whitened over the tokens (a long response weighs more)", () => {
+    // G = 1 1 1 2 2: mean 1.4, deviations -0.4 x3, 0.6 x2, population var (3 x 0.16 + 2 x 0.36) / 5 = 0.24
+    const { scores, kl, mask } = inputs();
+    const a = reinforcePlusPlusTokenAdvantages(scores, kl, mask, 0, 1e-4);
+    const s = Math.sqrt(0.24) + 1e-4;
+    close(a.dataSync(), [-0.4 / s, -0.4 / s, -0.4 / s, 0.6 / s, 0.6 / s, 0]);
+    tf.dispose([a, scores, kl, mask]);
   });
-  it("leaks no tensors", () => {
+  it("a batch whose returns are all equal gives 0, not NaN; mismatched shapes are refused; no tensor leaks", () => {
+    const scores = tf.tensor1d([2, 2]), kl = tf.zeros([2, 3]) as tf.Tensor2D, mask = tf.tensor2d([[1, 0, 0], [1, 0, 0]]);
+    const n0 = tf.memory().numTensors;
+    const a = reinforcePlusPlusTokenAdvantages(scores, kl, mask, 0.1);
+    assert.deepEqual(Array.from(a.dataSync()), [0, 0, 0, 0, 0, 0]);
+    a.dispose();
+    assert.equal(tf.memory().numTensors, n0);
+    const short = tf.ones([2, 2]) as tf.Tensor2D;
+    assert.throws(() => reinforcePlusPlusTokenAdvantages(scores, kl, short, 0.1), /must be the same \[B,T\]/);
+    tf.dispose([scores, kl, mask, short]);
+  });
+});
+
+describe("rewardGroupStats (TRL's reward_std, frac_reward_zero_std)", () => {
+  it("mean over groups of the unbiased group std; share of groups whose rewards are all equal; by hand", () => {
+    // groups [1, 2, 6] (std sqrt(7), as above), [0.5, 0.5, 0.5] (std 0): mean sqrt(7) / 2, one group of two is flat
+    const s = rewardGroupStats([1, 2, 6, 0.5, 0.5, 0.5], 3);
+    close([s.reward_std, s.frac_reward_zero_std], [Math.sqrt(7) / 2, 0.5]);
+    const t = rewardGroupStats([0, 1, 3, 3], 2); // stds 1/sqrt(2) and 0
+    close([t.reward_std, t.frac_reward_zero_std], [Math.SQRT1_2 / 2, 0.5]);
+  });
+  it("groups of one have no std: NaN; rewards that are not whole groups are refused", () => {
+    const s = rewardGroupStats([1, 2, 3], 1);
+    assert.ok(Number.isNaN(s.reward_std) && Number.isNaN(s.frac_reward_zero_std));
+    assert.throws(() => rewardGroupStats([1, 2, 3], 2), /3 rewards cannot be cut into groups of 2/);
+  });
+});
+
+describe("leaks", () => {
+  it("the group estimators leak no tensors", () => {
     const r = tf.tensor2d([[1, 2, 3], [4, 5, 7]]);
     const n0 = tf.memory().numTensors;
-    tf.dispose([rlooAdvantages(r), grpoAdvantages(r, 1e-4), reinforcePlusPlusAdvantages(r)]);
+    tf.dispose([rlooAdvantages(r), grpoAdvantages(r, 1e-4), grpoAdvantages(r, 1e-4, "batch"), grpoAdvantages(r, 1e-4, "none")]);
     assert.equal(tf.memory().numTensors, n0);
     r.dispose();
   });

@@ -2,7 +2,7 @@
 import { describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { notDone } from "../lib/notebook/exercise";
-import { checkResponseMask, checkTokenLogProbs, type ResponseMaskExercise, type TokenLogProbsExercise } from "../lib/notebook/checks/nb04";
+import { checkEosForecast, checkResponseMask, checkTokenLogProbs, type EosForecastExercise, type ResponseMaskExercise, type TokenLogProbsExercise } from "../lib/notebook/checks/nb04";
 import { assertCheckDiscriminates } from "./helpers";
 
 const gathered = (logp: tf.Tensor3D, tokens: tf.Tensor2D) => tf.sum(tf.mul(logp, tf.oneHot(tf.cast(tokens, "int32"), logp.shape[2])), -1) as tf.Tensor2D;
@@ -33,6 +33,18 @@ describe("lib/notebook/checks/nb04", () => {
         const last = row.lastIndexOf(eos);
         return maskFrom(row, last >= 0 ? last + 1 : row.length);
       }),
+    }, () => notDone());
+  });
+});
+
+describe("lib/notebook/checks/nb04 04.3", () => {
+  it("04.3 EOS forecast: passes the mean over rows of sum_t mask p_t, fails 1 - prod(1 - p), a mask-blind sum and the per-token mean", () => {
+    const right: EosForecastExercise = (p, m) => p.reduce((s, row, b) => s + row.reduce((r, x, t) => r + x * m[b][t], 0), 0) / p.length;
+    assertCheckDiscriminates(checkEosForecast, right, {
+      "1 - prod_t (1 - p_t) over the real steps": (p, m) => p.reduce((s, row, b) => s + 1 - row.reduce((r, x, t) => r * (m[b][t] ? 1 - x : 1), 1), 0) / p.length,
+      "sum over every step, padding too": (p) => p.reduce((s, row) => s + row.reduce((r, x) => r + x, 0), 0) / p.length,
+      "mean EOS probability per real token": (p, m) => p.flat().reduce((s, x, i) => s + x * m.flat()[i], 0) / m.flat().reduce((s, x) => s + x, 0),
+      "probability at the last real step only": (p, m) => p.reduce((s, row, b) => s + row[m[b].lastIndexOf(1)], 0) / p.length,
     }, () => notDone());
   });
 });

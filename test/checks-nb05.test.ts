@@ -1,8 +1,9 @@
 // The checks of notebook 05's exercises pass the library's answer, fail plausible wrong answers, and report a stub.
 import { describe, it } from "node:test";
+import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { notDone } from "../lib/notebook/exercise";
-import { checkAdaptiveKl, checkKlEstimators, checkShapedRewards, type AdaptiveKlExercise, type KlExercise, type ShapedRewardExercise } from "../lib/notebook/checks/nb05";
+import { checkAdaptiveKl, checkKlEstimators, checkKlMeans, checkShapedRewards, type AdaptiveKlExercise, type KlExercise, type KlMeansExercise, type ShapedRewardExercise } from "../lib/notebook/checks/nb05";
 import { assertCheckDiscriminates } from "./helpers";
 
 describe("lib/notebook/checks/nb05", () => {
@@ -43,5 +44,24 @@ describe("lib/notebook/checks/nb05", () => {
       "additive update": (beta, kl, target, n, h) => beta + (Math.min(Math.max(kl / target - 1, -0.2), 0.2) * n) / h,
       "error target/KL - 1": (beta, kl, target, n, h) => beta * (1 + (Math.min(Math.max(target / Math.max(kl, 1e-9) - 1, -0.2), 0.2) * n) / h),
     }, () => notDone());
+  });
+});
+
+describe("lib/notebook/checks/nb05 05.4", () => {
+  it("05.4 estimator means: passes the hand values, fails the reverse KL, k3 with rho = pi/ref, an unweighted mean and E[k2] = KL", () => {
+    // pi = (3/4, 1/4), ref = (1/2, 1/2): log rho = (log 2/3, log 2)
+    const kl = 0.75 * Math.log(1.5) + 0.25 * Math.log(0.5);
+    const k2 = 0.75 * 0.5 * Math.log(2 / 3) ** 2 + 0.25 * 0.5 * Math.LN2 ** 2;
+    const right: KlMeansExercise = () => ({ k1: kl, k2, k3: kl });
+    assertCheckDiscriminates(checkKlMeans, right, {
+      "KL(ref || pi) for k1 and k3": () => ({ k1: 0.5 * Math.log(2 / 3) + 0.5 * Math.LN2, k2, k3: 0.5 * Math.log(2 / 3) + 0.5 * Math.LN2 }),
+      "k3 with rho = pi / ref": () => ({ k1: kl, k2, k3: 0.75 * (1.5 - 1 - Math.log(1.5)) + 0.25 * (0.5 - 1 - Math.log(0.5)) }),
+      "an unweighted mean over the two outcomes": () => ({ k1: (Math.log(1.5) + Math.log(0.5)) / 2, k2, k3: kl }),
+      "E[k2] = KL, as if k2 were unbiased": () => ({ k1: kl, k2: kl, k3: kl }),
+    }, () => notDone());
+    // 3-decimal answers pass
+    const lines: string[] = [];
+    checkKlMeans(() => ({ k1: 0.131, k2: 0.122, k3: 0.131 }), (l) => lines.push(l));
+    assert.match(lines[0], /: PASS \(/);
   });
 });

@@ -3,7 +3,7 @@
 import { describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { notDone } from "../lib/notebook/exercise";
-import { checkPolicyLoss, checkValueLoss, checkWhiten, PolicyLossExercise, ValueLossExercise, WhitenExercise } from "../lib/notebook/checks/nb07";
+import { checkClipFactor, checkPolicyLoss, checkValueLoss, checkWhiten, ClipFactorExercise, PolicyLossExercise, ValueLossExercise, WhitenExercise } from "../lib/notebook/checks/nb07";
 import { assertCheckDiscriminates } from "./helpers";
 
 const mmean = (x: tf.Tensor, m: tf.Tensor) => tf.div(tf.sum(tf.mul(x, m)), tf.sum(m));
@@ -71,6 +71,16 @@ describe("lib/notebook/checks/nb07", () => {
       "forgets the 1/2": valueLossWith({ noHalf: true }),
       "clips V itself, not V - V_old": valueLossWith({ clipValueItself: true }),
       "ignores the mask": valueLossWith({ ignoreMask: true }),
+    }, () => notDone());
+  });
+
+  it("07.4 clip factor: passes min(1, c / sqrt(gp^2 + gv^2)), fails the policy's norm alone, a sum of norms, no min, the larger norm", () => {
+    const right: ClipFactorExercise = (gp, gv, c) => Math.min(1, c / Math.sqrt(gp * gp + gv * gv));
+    assertCheckDiscriminates(checkClipFactor, right, {
+      "the policy's norm alone": (gp, _gv, c) => Math.min(1, c / gp),
+      "norms added, not in quadrature": (gp, gv, c) => Math.min(1, c / (gp + gv)),
+      "no min: scales small gradients up": (gp, gv, c) => c / Math.hypot(gp, gv),
+      "the larger of the two norms": (gp, gv, c) => Math.min(1, c / Math.max(gp, gv)),
     }, () => notDone());
   });
 });

@@ -2,7 +2,7 @@
 // NOT DONE for an untouched stub.
 import { describe, it } from "node:test";
 import { notDone } from "../lib/notebook/exercise";
-import { checkDistinct, checkPostprocess, DistinctExercise, PostprocessExercise } from "../lib/notebook/checks/nb08";
+import { checkDifference, checkDistinct, checkPostprocess, DifferenceExercise, DistinctExercise, PostprocessExercise } from "../lib/notebook/checks/nb08";
 import { assertCheckDiscriminates } from "./helpers";
 
 const words = (t: string) => t.trim().split(/\s+/).filter((w) => w.length > 0);
@@ -50,6 +50,23 @@ describe("lib/notebook/checks/nb08", () => {
       "tanh(x) instead of 2 tanh(x/2)": postprocessWith({ plainTanh: true }),
       "penalty where EOS was emitted": postprocessWith({ penaltyWhereEos: true }),
       "divides by the variance": postprocessWith({ divideByVariance: true }),
+    }, () => notDone());
+  });
+
+  it("08.3 difference and standard error: passes Welch's, fails the population variance, no 1/n, se added not in quadrature, a sign flip, 0 for one run", () => {
+    const m = (xs: number[]) => xs.reduce((p, x) => p + x, 0) / xs.length;
+    const v = (xs: number[], ddof: number) => xs.reduce((p, x) => p + (x - m(xs)) ** 2, 0) / (xs.length - ddof);
+    const diffWith = (o: { ddof?: number; noN?: boolean; addSe?: boolean; flip?: boolean; singleZero?: boolean } = {}): DifferenceExercise => (a, b) => {
+      const se1 = (xs: number[]) => (xs.length < 2 ? (o.singleZero ? 0 : NaN) : Math.sqrt(v(xs, o.ddof ?? 1) / (o.noN ? 1 : xs.length)));
+      const se = o.addSe ? se1(a) + se1(b) : Math.sqrt(se1(a) ** 2 + se1(b) ** 2);
+      return { diff: o.flip ? m(a) - m(b) : m(b) - m(a), se };
+    };
+    assertCheckDiscriminates(checkDifference, diffWith(), {
+      "population variance (n, not n - 1)": diffWith({ ddof: 0 }),
+      "standard deviations, not standard errors": diffWith({ noN: true }),
+      "standard errors added, not in quadrature": diffWith({ addSe: true }),
+      "mean(a) - mean(b)": diffWith({ flip: true }),
+      "se 0 for a single run": diffWith({ singleZero: true }),
     }, () => notDone());
   });
 });

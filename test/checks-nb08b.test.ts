@@ -3,13 +3,25 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { notDone, VERDICT_PATTERN } from "../lib/notebook/exercise";
-import { BUG_RUNS, checkSuspicious, checkWhichBug, FLAGS, mysteryBug, suspiciousFlags, type BugRun, type MetricsRow } from "../lib/notebook/checks/nb08b";
+import { BUG_RUNS, checkCriticPrediction, checkSuspicious, checkWhichBug, FLAGS, MYSTERY_BUGS, mysteryBug, suspiciousFlags, type BugRun, type MetricsRow } from "../lib/notebook/checks/nb08b";
 import { assertCheckDiscriminates } from "./helpers";
 
 describe("08b.1 which bug is it?", () => {
-  it("the mystery is one of the runs, the same on every call (a fixed seed, whatever the config)", () => {
-    assert.ok((BUG_RUNS as readonly string[]).includes(mysteryBug()));
+  it("the mystery is one of the quiet bugs, the same on every call with one seed; other seeds reach every one of them", () => {
+    assert.ok((MYSTERY_BUGS as readonly string[]).includes(mysteryBug()));
+    assert.ok(MYSTERY_BUGS.every((b) => (BUG_RUNS as readonly string[]).includes(b)));
     assert.equal(mysteryBug(), mysteryBug());
+    assert.notEqual(mysteryBug(), "single_pass"); // its ratio stuck at 1 names it from one chart
+    const drawn = new Set(Array.from({ length: 40 }, (_, i) => mysteryBug(8000 + i)));
+    assert.deepEqual([...drawn].sort(), [...MYSTERY_BUGS].sort());
+  });
+
+  it("the verdict shows the drawn bug and its seed after the answer, right or wrong", () => {
+    for (const guess of ["whiten_adds_mean", "pad_is_eos"]) {
+      const lines: string[] = [];
+      checkWhichBug(() => guess, "whiten_adds_mean", (l) => lines.push(l), 8021);
+      assert.match(lines[0], /seed 8021\) was whiten_adds_mean/);
+    }
   });
 
   it("the right name passes (spaces around it forgiven); another run's name, 'healthy' or a made-up name fail", () => {
@@ -58,6 +70,20 @@ describe("08b.2 flag a suspicious metrics row", () => {
       "a flag twice": wrong((_r, f) => (f.length ? [...f, f[0]] : f)),
       "nothing flagged": () => [],
       "a made-up flag": () => ["weird"],
+    }, () => notDone());
+  });
+});
+
+describe("08b.3 does value_head_random act on the separate critic?", () => {
+  it("graded by the measurement: the prediction that matches it passes, the other fails, a non-boolean fails", () => {
+    // measured: no difference (the separate critic does not read the policy's value head)
+    assertCheckDiscriminates((f: () => boolean, print) => checkCriticPrediction(f, 0, print), () => false, {
+      "it changes the run": () => true,
+      "a string": () => "no" as unknown as boolean,
+    }, () => notDone());
+    // had the measurement found a difference, the other answer would be the right one
+    assertCheckDiscriminates((f: () => boolean, print) => checkCriticPrediction(f, 0.37, print), () => true, {
+      "it does not change the run": () => false,
     }, () => notDone());
   });
 });

@@ -2,7 +2,7 @@
 // NOT DONE for an untouched stub.
 import { describe, it } from "node:test";
 import { notDone } from "../lib/notebook/exercise";
-import { type BestOfNDistExercise, checkBestOfNDistribution, checkFitBon, checkPeak, type FitBonExercise, type PeakExercise } from "../lib/notebook/checks/nb09";
+import { type BestOfNDistExercise, checkBestOfNDistribution, checkFitBon, checkPeak, checkRegressional, type FitBonExercise, type PeakExercise, type RegressionalExercise } from "../lib/notebook/checks/nb09";
 import { assertCheckDiscriminates } from "./helpers";
 
 function bonDist(o: { powerOfProb?: boolean; sortedInput?: boolean; nMinusOne?: boolean } = {}): BestOfNDistExercise {
@@ -60,6 +60,19 @@ describe("lib/notebook/checks/nb09", () => {
       "RL: exp(alpha / beta)": peak({ rlWithoutMinusOne: true }),
       "BoN: alpha / beta": peak({ bonWithoutHalf: true }),
       "a finite peak for beta <= 0": peak({ noInfinity: true }),
+    }, () => notDone());
+  });
+  it("09.4 regressional gain: passes cov / var(proxy) x gain, fails the correlation alone, the gain itself, var(gold) in the denominator", () => {
+    const stats = (s: number[], g: number[]) => {
+      const ms = s.reduce((a, b) => a + b, 0) / s.length, mg = g.reduce((a, b) => a + b, 0) / g.length;
+      const cov = s.reduce((a, x, i) => a + (x - ms) * (g[i] - mg), 0), vs = s.reduce((a, x) => a + (x - ms) ** 2, 0), vg = g.reduce((a, x) => a + (x - mg) ** 2, 0);
+      return { cov, vs, vg };
+    };
+    const right: RegressionalExercise = (s, g, gain) => { const t = stats(s, g); return (t.cov / t.vs) * gain; };
+    assertCheckDiscriminates(checkRegressional, right, {
+      "the correlation times the gain": (s, g, gain) => { const t = stats(s, g); return (t.cov / Math.sqrt(t.vs * t.vg)) * gain; },
+      "the proxy gain itself": (_s, _g, gain) => gain,
+      "the slope of proxy on gold": (s, g, gain) => { const t = stats(s, g); return (t.cov / t.vg) * gain; },
     }, () => notDone());
   });
 });

@@ -2,7 +2,7 @@
 // NOT DONE for an untouched stub.
 import { describe, it } from "node:test";
 import { notDone } from "../lib/notebook/exercise";
-import { checkDpo, checkGrpo, checkRloo, type DpoExercise, type GroupAdvantageExercise } from "../lib/notebook/checks/nb10";
+import { checkDpo, checkEffectiveKl, checkGrpo, checkRloo, type DpoExercise, type EffectiveKlExercise, type GroupAdvantageExercise } from "../lib/notebook/checks/nb10";
 import { assertCheckDiscriminates } from "./helpers";
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -51,6 +51,20 @@ describe("lib/notebook/checks/nb10", () => {
       "-log(sigmoid(z)) overflows": dpo({ naive: true }),
       "sum over pairs": dpo({ sum: true }),
       "references swapped": dpo({ swapRef: true }),
+    }, () => notDone());
+  });
+  it("10.4 effective KL coefficient: passes beta (std + eps), fails beta / std, the population std, the variance, beta alone", () => {
+    const eff = (o: { divide?: boolean; population?: boolean; variance?: boolean; plain?: boolean } = {}): EffectiveKlExercise => (rs, beta) => rs.map((row) => {
+      const m = mean(row);
+      const v = row.reduce((a, x) => a + (x - m) ** 2, 0) / (o.population ? row.length : row.length - 1);
+      const s = (o.variance ? v : Math.sqrt(v)) + 1e-4;
+      return o.plain ? beta : o.divide ? beta / s : beta * s;
+    });
+    assertCheckDiscriminates(checkEffectiveKl, eff(), {
+      "beta / std": eff({ divide: true }),
+      "population std (n)": eff({ population: true }),
+      "the variance, not the std": eff({ variance: true }),
+      "beta itself: the token mean does not matter, nor the std": eff({ plain: true }),
     }, () => notDone());
   });
 });

@@ -3,13 +3,14 @@
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { grpoAdvantages, rlooAdvantages } from "../lib/rl/advantages";
 import { initBackend } from "../lib/core/backend";
 import { ConfigError, loadConfig, type PpoConfig, stageConfigHash, STAGE_SECTIONS, withOverrides } from "../lib/core/config";
-import { sequenceKl } from "../lib/rl/kl";
 import { GPT } from "../lib/lm/model";
-import { buildBuffer, collectExperience, disposeActorCritic, disposeBuffer, hasValueFunction, makeActorCritic, usesCritic } from "../lib/rl/ppo-update";
-import { PPO_METRICS, PpoTrainer } from "../lib/rl/trainer";
+import { buildBuffer, collectExperience, disposeActorCritic, disposeBuffer, hasValueFunction, makeActorCritic, ppoUpdate, usesCritic } from "../lib/rl/ppo-update";
+import { CRITIC_FREE_METRICS, PPO_METRICS, PpoTrainer } from "../lib/rl/trainer";
+import { AdamW } from "../lib/train/optim";
+import { methodConfig } from "../lib/studies/compare";
+import { sweepConfig } from "../lib/studies/study";
 import { Rng } from "../lib/core/rng";
 import { disposeRollout, sampleRollout } from "../lib/lm/rollout";
 import { modelCfg, PROMPTS, shareOfE, smoke, tinyPpoCfg, tok } from "./tiny-ppo";
@@ -49,12 +50,17 @@ describe("critic-free PPO on tiny random models", () => {
       }
       assert.equal(counts[2], counts[1], `numTensors drifted: ${counts}`);
       for (const r of s.trainer.log.rows()) {
-        assert.deepEqual(Object.keys(r), ["step", ...PPO_METRICS], "the same columns as GAE");
+        assert.deepEqual(Object.keys(r), ["step", ...PPO_METRICS, ...CRITIC_FREE_METRICS], "GAE's columns, then the group reward spread");
         for (const m of PPO_METRICS) {
           if (VALUE_METRICS.includes(m)) assert.ok(Number.isNaN(r[m]), `${m} = ${r[m]}: no critic, nothing measured`);
           else assert.ok(Number.isFinite(r[m]), `${m} = ${r[m]} at step ${r.step}`);
         }
         assert.equal(r["policy/update_steps"], 4);
+        if (k === 1) assert.ok(Number.isNaN(r.reward_std!) && Number.isNaN(r.frac_reward_zero_std!), "groups of one have no std");
+        else {
+          assert.ok(r.reward_std! >= 0 && Number.isFinite(r.reward_std!), `reward_std ${r.reward_std}`);
+          assert.ok(r.frac_reward_zero_std! >= 0 && r.frac_reward_zero_std! <= 1, `frac_reward_zero_std ${r.frac_reward_zero_std}`);
+        }
       }
       s.dispose();
     });
@@ -98,27 +104,37 @@ describe("critic-free PPO on tiny random models", () => {
 
 describe("the critic-free buffer", () => {
   /** One rollout of 8 rows (2 prompts x 4 samples) from a random policy, 1 iteration ahead so the KL is not 0. */
-  function experience() {
+  function experience(nudge = 0.05) {
     const sft = new GPT(modelCfg, { seed: 5 });
     const ac = makeActorCritic(sft, "none");
     // nudge the policy away from the reference so the KL terms are not all 0
-    for (const v of ac.policy.trainableVariables().slice(0, 2)) tf.tidy(() => v.assign(tf.add(v, tf.mul(0.05, tf.randomNormal(v.shape, 0, 1, "float32", 9)))));
+    for (const v of ac.policy.trainableVariables().slice(0, 2)) tf.tidy(() => v.assign(tf.add(v, tf.mul(nudge, tf.randomNormal(v.shape, 0, 1, "float32", 9)))));
     const prompts = [...Array(4).fill(PROMPTS[0]), ...Array(4).fill(PROMPTS[1])];
     const r = sampleRollout(ac.policy, tok, prompts, { maxNewTokens: 6, temperature: 1, rng: new Rng(4) });
     const exp = collectExperience(ac, r, 1);
     disposeRollout(r);
-    return { exp, done: () => { disposeActorCritic(ac); sft.dispose(); } };
+    return { exp, ac, done: () => { disposeActorCritic(ac); sft.dispose(); } };
   }
-  const scores = () => tf.tensor1d([0.1, 0.9, 0.4, 0.4, -1, 2, 0.5, 0.3]);
+  const SCORES = [0.1, 0.9, 0.4, 0.4, -1, 2, 0.5, 0.3];
+  const scores = () => tf.tensor1d(SCORES);
+  /** The rollout as plain arrays, for expected values computed here without the library. */
+  const arrays = (exp: ReturnType<typeof experience>["exp"]) => ({
+    mask: exp.tokens.mask.arraySync() as number[][],
+    logp: exp.logprobs.arraySync() as number[][],
+    ref: exp.refLogprobs.arraySync() as number[][],
+  });
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
   it("RLOO: the KL folded into the sequence reward, one advantage on every real token, 0 at padding", () => {
     const { exp, done } = experience();
     const sc = scores();
-    const mask = exp.tokens.mask.arraySync() as number[][];
+    const { mask, logp, ref } = arrays(exp);
     const beta = 0.2;
-    const want = tf.tidy(() => {
-      const kl = tf.mul(tf.sub(exp.logprobs, exp.refLogprobs), exp.tokens.mask) as tf.Tensor2D; // k1
-      return rlooAdvantages(tf.reshape(tf.sub(sc, tf.mul(beta, sequenceKl(kl, exp.tokens.mask))), [2, 4]) as tf.Tensor2D).reshape([8]).arraySync() as number[];
+    // by hand: R_b = score_b - beta * sum_t (logp - ref) over real tokens (k1); A_b = R_b - mean of the 3 others of its group
+    const R = SCORES.map((s, b) => s - beta * sum(mask[b].map((m, t) => (m > 0 ? logp[b][t] - ref[b][t] : 0))));
+    const want = R.map((r, b) => {
+      const g = Math.floor(b / 4) * 4;
+      return r - (sum(R.slice(g, g + 4)) - r) / 3;
     });
     const buf = buildBuffer(exp, sc, { klCoef: beta, estimator: "k1", gamma: 1, lam: 0.95, whitenAdvantages: true, advantage: "rloo", groupSize: 4 });
     assert.equal(buf.valued, false);
@@ -137,7 +153,10 @@ describe("the critic-free buffer", () => {
   it("GRPO: the score alone makes the advantage; the KL is left to the loss (coefficient and estimator in the buffer)", () => {
     const { exp, done } = experience();
     const sc = scores();
-    const want = tf.tidy(() => grpoAdvantages(tf.reshape(sc, [2, 4]) as tf.Tensor2D, 1e-4).reshape([8]).arraySync() as number[]);
+    // by hand: group [0.1, 0.9, 0.4, 0.4]: mean 0.45, deviations -0.35 0.45 -0.05 -0.05, unbiased var 0.3300 / 3 = 0.11;
+    // group [-1, 2, 0.5, 0.3]: mean 0.45, deviations -1.45 1.55 0.05 -0.15, unbiased var 4.5300 / 3 = 1.51
+    const s1 = Math.sqrt(0.11) + 1e-4, s2 = Math.sqrt(1.51) + 1e-4;
+    const want = [-0.35 / s1, 0.45 / s1, -0.05 / s1, -0.05 / s1, -1.45 / s2, 1.55 / s2, 0.05 / s2, -0.15 / s2];
     const buf = buildBuffer(exp, sc, { klCoef: 0.3, estimator: "k1", gamma: 1, lam: 0.95, whitenAdvantages: true, advantage: "grpo", groupSize: 4, advantageEps: 1e-4, lossEstimator: "k2" });
     assert.deepEqual(buf.klLoss, { coef: 0.3, estimator: "k2" });
     const adv = buf.advantages.arraySync() as number[][];
@@ -147,6 +166,89 @@ describe("the critic-free buffer", () => {
     disposeBuffer(buf);
     sc.dispose();
     done();
+  });
+
+  it("GRPO with scale_rewards none (Dr. GRPO): the group-centred score, undivided", () => {
+    const { exp, done } = experience();
+    const sc = scores();
+    const want = [-0.35, 0.45, -0.05, -0.05, -1.45, 1.55, 0.05, -0.15]; // deviations from the group means above
+    const buf = buildBuffer(exp, sc, { klCoef: 0.3, estimator: "k1", gamma: 1, lam: 0.95, whitenAdvantages: true, advantage: "grpo", groupSize: 4, scaleRewards: "none" });
+    (buf.advantages.arraySync() as number[][]).forEach((row, b) => assert.ok(Math.abs(row[0] - want[b]) < 1e-5, `row ${b}: ${row[0]} vs ${want[b]}`));
+    disposeBuffer(buf);
+    sc.dispose();
+    done();
+  });
+
+  it("REINFORCE++: a per-token return-to-go (score - beta * the KL still to come), whitened over all real tokens", () => {
+    const { exp, done } = experience();
+    const sc = scores();
+    const { mask, logp, ref } = arrays(exp);
+    const beta = 0.2;
+    // by hand: G_t = score - beta * sum_{s >= t} (logp_s - ref_s) (k1) on real tokens; whitened with the population
+    // std over every real token of the batch, eps 1e-4
+    const G: number[][] = mask.map((row, b) => row.map((m, t) => (m > 0 ? SCORES[b] - beta * sum(row.map((ms, u) => (u >= t && ms > 0 ? logp[b][u] - ref[b][u] : 0))) : NaN)));
+    const real = G.flat().filter((g) => !Number.isNaN(g));
+    const mean = sum(real) / real.length, std = Math.sqrt(sum(real.map((g) => (g - mean) ** 2)) / real.length);
+    const buf = buildBuffer(exp, sc, { klCoef: beta, estimator: "k1", gamma: 1, lam: 0.95, whitenAdvantages: true, advantage: "reinforce_pp", groupSize: 1, advantageEps: 1e-4 });
+    assert.equal(buf.valued, false);
+    assert.equal(buf.klLoss, null);
+    const adv = buf.advantages.arraySync() as number[][];
+    let compared = 0;
+    adv.forEach((row, b) => {
+      const last = mask[b].lastIndexOf(1);
+      row.forEach((a, t) => {
+        if (mask[b][t] === 0) return assert.equal(a, 0, `padding at row ${b} token ${t}`);
+        assert.ok(Math.abs(a - (G[b][t] - mean) / (std + 1e-4)) < 1e-4, `row ${b} token ${t}: ${a} vs ${(G[b][t] - mean) / (std + 1e-4)}`);
+        // the KL inside the reward: every token before the last carries a different advantage than the token after it
+        if (t < last) {
+          assert.ok(Math.abs(a - row[t + 1]) > 1e-6, `row ${b}: tokens ${t} and ${t + 1} share the advantage ${a}`);
+          compared++;
+        }
+      });
+    });
+    assert.ok(compared >= 8, `only ${compared} token pairs compared`);
+    disposeBuffer(buf);
+    sc.dispose();
+    done();
+  });
+
+  it("the update's loss: the policy term and GRPO's KL term (beta * k3) both aggregated as ppo.loss_type says", () => {
+    // One step (1 epoch x 1 minibatch) from the policy that sampled: ratio 1, so L_clip = aggregate(-A), and the KL
+    // term is beta * aggregate(k3(logp, ref)) with logp the buffer's own. Expected values by hand from the arrays.
+    // The responses are cut to unequal lengths: at equal lengths the three aggregations differ only by a constant.
+    const beta = 0.5;
+    const lengths = [6, 2, 4, 6, 3, 6, 1, 5];
+    for (const lossType of ["grpo", "dapo", "dr_grpo"] as const) {
+      const { exp, ac, done } = experience(0.5);
+      const m0 = exp.tokens.mask.arraySync() as number[][];
+      exp.tokens.mask.dispose();
+      exp.tokens.mask = tf.tensor2d(m0.map((row, b) => row.map((m, t) => (t < lengths[b] ? m : 0))));
+      exp.lengths = exp.lengths.map((n, b) => Math.min(n, lengths[b]));
+      assert.ok(new Set(exp.lengths).size >= 4, `unequal lengths: ${exp.lengths}`);
+      const sc = scores();
+      const { mask, logp, ref } = arrays(exp);
+      const buf = buildBuffer(exp, sc, { klCoef: beta, estimator: "k1", gamma: 1, lam: 0.95, whitenAdvantages: true, advantage: "grpo", groupSize: 4, advantageEps: 1e-4, lossEstimator: "k3" });
+      const A = (buf.advantages.arraySync() as number[][]).map((row) => row[0]);
+      const k3 = mask.map((row, b) => row.map((m, t) => (m > 0 ? Math.exp(ref[b][t] - logp[b][t]) - 1 - (ref[b][t] - logp[b][t]) : 0)));
+      const lens = mask.map((row) => sum(row)), maxLen = 6;
+      const agg = (x: number[][]) =>
+        lossType === "grpo" ? sum(x.map((row, b) => sum(row) / lens[b])) / x.length
+        : lossType === "dapo" ? sum(x.map(sum)) / sum(lens)
+        : sum(x.map(sum)) / (x.length * maxLen);
+      const wantPolicy = agg(mask.map((row, b) => row.map((m) => (m > 0 ? -A[b] : 0))));
+      const wantKl = beta * agg(k3);
+      assert.ok(wantKl > 1e-3, `the KL term is large enough to see: ${wantKl}`);
+      const opt = new AdamW(ac.policy.trainableVariables(), { weightDecay: 0 });
+      const st = ppoUpdate(ac, buf, opt, { ...tinyPpoCfg({ epochs: 1, minibatches: 1, ent_coef: 0, max_new_tokens: maxLen }), loss_type: lossType }, 1e-3, new Rng(1));
+      assert.equal(st["policy/update_steps"], 1);
+      assert.ok(Math.abs(st["loss/policy_avg"] - wantPolicy) < 1e-5, `${lossType}: policy loss ${st["loss/policy_avg"]} vs ${wantPolicy}`);
+      const klPart = st["loss/total_avg"] - st["loss/policy_avg"];
+      assert.ok(Math.abs(klPart - wantKl) < 1e-4 * Math.max(1, wantKl), `${lossType}: total - policy = ${klPart}, beta * aggregated k3 = ${wantKl}`);
+      opt.dispose();
+      disposeBuffer(buf);
+      sc.dispose();
+      done();
+    }
   });
 
   it("refuses rows that are not whole groups", () => {
@@ -173,10 +275,46 @@ describe("config: ppo.advantage and ppo.group_size", () => {
   it("defaults are gae with group_size 1; at those the new keys leave the PPO checkpoint hash as it was", () => {
     assert.equal(base.ppo.advantage, "gae");
     assert.equal(base.ppo.group_size, 1);
-    const { advantage: _a, group_size: _g, advantage_eps: _e, ...old } = base.ppo;
+    const { advantage: _a, group_size: _g, advantage_eps: _e, loss_type: _t, scale_rewards: _s, ...old } = base.ppo;
     const { loss_estimator: _l, ...oldKl } = base.ppo.kl;
     const before = { ...base, ppo: { ...old, kl: oldKl } } as unknown as typeof base; // a config from before the keys
     assert.equal(stageConfigHash(base, STAGE_SECTIONS.ppo), stageConfigHash(before, STAGE_SECTIONS.ppo));
     assert.notEqual(stageConfigHash(withOverrides(base, ["ppo.advantage=reinforce_pp"]), STAGE_SECTIONS.ppo), stageConfigHash(base, STAGE_SECTIONS.ppo));
+    // PPO with another loss aggregation is another run
+    assert.notEqual(stageConfigHash(withOverrides(base, ["ppo.loss_type=grpo"]), STAGE_SECTIONS.ppo), stageConfigHash(base, STAGE_SECTIONS.ppo));
+  });
+});
+
+describe("config: ppo.loss_type and ppo.scale_rewards", () => {
+  const base = loadConfig("config/smoke.yaml");
+  it("defaults dapo and group (PPO's behaviour); other values are checked, and scale_rewards is refused outside grpo", () => {
+    assert.equal(base.ppo.loss_type, "dapo");
+    assert.equal(base.ppo.scale_rewards, "group");
+    assert.throws(() => withOverrides(base, ["ppo.loss_type=bnpo"]), /ppo\.loss_type: got "bnpo".*allowed: grpo \| dapo \| dr_grpo/);
+    assert.throws(() => withOverrides(base, ["ppo.scale_rewards=std"]), /ppo\.scale_rewards: got "std".*allowed: group \| batch \| none/);
+    assert.throws(() => withOverrides(base, ["ppo.scale_rewards=none"]), (e: unknown) => e instanceof ConfigError && /ppo\.scale_rewards: none with ppo\.advantage = gae/.test(e.message));
+    const dr = withOverrides(base, ["ppo.advantage=grpo", "ppo.group_size=4", "ppo.loss_type=dr_grpo", "ppo.scale_rewards=none"]);
+    assert.deepEqual([dr.ppo.loss_type, dr.ppo.scale_rewards], ["dr_grpo", "none"]);
+  });
+  it("the comparison's arms: GRPO as Shao et al. (grpo, group), Dr. GRPO (dr_grpo, none), the others at the config's loss", () => {
+    const cfg = loadConfig("test/fixtures/config.yaml");
+    const pick = (m: Parameters<typeof methodConfig>[1]) => {
+      const v = methodConfig(cfg, m, 7).ppo;
+      return [v.advantage, v.group_size, v.loss_type, v.scale_rewards, v.seed];
+    };
+    const k = cfg.compare.group_size;
+    assert.deepEqual(pick("grpo"), ["grpo", k, "grpo", "group", 7]);
+    assert.deepEqual(pick("dr_grpo"), ["grpo", k, "dr_grpo", "none", 7]);
+    assert.deepEqual(pick("rloo"), ["rloo", k, "dapo", "group", 7]);
+    assert.deepEqual(pick("reinforce_pp"), ["reinforce_pp", k, "dapo", "group", 7]);
+    assert.deepEqual(pick("ppo"), ["gae", 1, "dapo", "group", 7]);
+    assert.ok(methodConfig(cfg, "dr_grpo", 7).paths.runs.endsWith("dr_grpo-s7"));
+    // against the overrides methodConfig made before the keys: PPO's hash is unchanged (finished PPO runs are kept),
+    // RLOO's config unchanged but for the keys at their defaults, GRPO's changed (its loss is now Shao et al.'s)
+    const study = sweepConfig(cfg, "course", cfg.compare.kl_coef);
+    const before = (adv: string, g: number) => withOverrides(study, [`ppo.advantage=${adv}`, `ppo.group_size=${g}`, "ppo.seed=7"]);
+    assert.equal(stageConfigHash(methodConfig(cfg, "ppo", 7), STAGE_SECTIONS.ppo), stageConfigHash(before("gae", 1), STAGE_SECTIONS.ppo));
+    assert.equal(stageConfigHash(methodConfig(cfg, "rloo", 7), STAGE_SECTIONS.ppo), stageConfigHash(before("rloo", k), STAGE_SECTIONS.ppo));
+    assert.notEqual(stageConfigHash(methodConfig(cfg, "grpo", 7), STAGE_SECTIONS.ppo), stageConfigHash(before("grpo", k), STAGE_SECTIONS.ppo));
   });
 });

@@ -1,7 +1,7 @@
-// lib/beyond/gao.ts: best-of-n's exact KL and the least-squares fits of Gao et al.'s over-optimisation laws.
+// lib/beyond/gao.ts: the bound on best-of-n's KL and the least-squares fits of Gao et al.'s over-optimisation laws.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { bestOfNKl, fitGao, gaoCurve } from "../lib/beyond/gao";
+import { bestOfNKl, fitGao, gaoCurve, gaoPeak } from "../lib/beyond/gao";
 
 describe("bestOfNKl", () => {
   it("is log n - (n - 1)/n", () => {
@@ -35,5 +35,14 @@ describe("fitGao", () => {
     assert.ok(Math.abs(r.reduce((s, e, i) => s + e * d[i] * d[i], 0)) < 1e-9);
     assert.equal(fitGao("bon", [1, 2, 3], [1, 2, 3]).dPeak, Infinity);
     assert.throws(() => fitGao("bon", [0, 0], [0, 0]), /do not determine/);
+  });
+  it("gaoPeak: d* only when the fitted gold has its maximum at d > 0 (a falling best-of-n fit has d* < 0: none)", () => {
+    const d = [0.5, 1, 1.5, 2];
+    const falling = fitGao("bon", d, d.map((x) => x * (-0.2 - 0.1 * x))); // alpha -0.2, beta 0.1: d* = -1
+    assert.ok(Math.abs(falling.dPeak + 1) < 1e-9, `dPeak ${falling.dPeak}`);
+    assert.equal(gaoPeak(falling), undefined);
+    assert.equal(gaoPeak(fitGao("rl", d, d.map((x) => x * (0.3 + 0.1 * Math.log(x))))), undefined); // beta -0.1: no peak
+    assert.ok(Math.abs(gaoPeak(fitGao("bon", d, d.map((x) => x * (0.8 - 0.2 * x))))! - 2) < 1e-9);
+    assert.equal(gaoPeak({ dPeak: 0 }), undefined);
   });
 });

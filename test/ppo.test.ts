@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/core/backend";
 import {
+  aggregateTokenLoss,
   entropyFromLogits,
   explainedVariance,
   maskedEntropy,
@@ -68,6 +69,40 @@ describe("masked statistics", () => {
   });
 });
 
+describe("aggregateTokenLoss (ppo.loss_type)", () => {
+  // real values: row 0 = 1, 2, 3 (length 3), row 1 = 4 (length 1); padding holds garbage, NaN included
+  const x = () => tf.tensor2d([[1, 2, 3, 99], [4, NaN, -7, 1e30]]);
+  const mask = () => tf.tensor2d([[1, 1, 1, 0], [1, 0, 0, 0]]);
+
+  it("dapo: one mean over every real token, (1 + 2 + 3 + 4) / 4, the same as maskedMean", () => {
+    assertClose([num(aggregateTokenLoss(x(), mask(), "dapo", 4))], [2.5]);
+    assert.equal(num(aggregateTokenLoss(x(), mask(), "dapo", 4)), num(maskedMean(x(), mask())));
+  });
+  it("grpo: each response's token mean, then the mean over responses, (6 / 3 + 4 / 1) / 2", () => {
+    assertClose([num(aggregateTokenLoss(x(), mask(), "grpo", 4))], [3]);
+  });
+  it("dr_grpo: the token sum over responses x max length, 10 / (2 x 4); 10 / (2 x 5) at max length 5", () => {
+    assertClose([num(aggregateTokenLoss(x(), mask(), "dr_grpo", 4))], [1.25]);
+    assertClose([num(aggregateTokenLoss(x(), mask(), "dr_grpo", 5))], [1]);
+    assert.throws(() => aggregateTokenLoss(x(), mask(), "dr_grpo", 0), /maxLen \(ppo\.max_new_tokens\) >= 1/);
+  });
+  it("gradients: 1 / (responses x its length) per real token (grpo), 1 / (responses x max length) (dr_grpo), 0 on padding", () => {
+    for (const [type, want] of [
+      ["grpo", [1 / 6, 1 / 6, 1 / 6, 0, 1 / 2, 0, 0, 0]],
+      ["dr_grpo", [1 / 8, 1 / 8, 1 / 8, 0, 1 / 8, 0, 0, 0]],
+      ["dapo", [1 / 4, 1 / 4, 1 / 4, 0, 1 / 4, 0, 0, 0]],
+    ] as const) {
+      const v = tf.variable(x());
+      const { value, grads } = tf.variableGrads(() => aggregateTokenLoss(v, mask(), type, 4), [v]);
+      assertClose(grads[v.name].dataSync(), [...want]);
+      tf.dispose([v, value, ...Object.values(grads)]);
+    }
+  });
+  it("a response with no real token adds 0 under grpo, not NaN", () => {
+    assertClose([num(aggregateTokenLoss(x(), tf.tensor2d([[1, 1, 1, 0], [0, 0, 0, 0]]), "grpo", 4))], [1]);
+  });
+});
+
 describe("ppoPolicyLoss", () => {
   // ratios and advantages chosen for every case (eps = 0.2); old log-probs 0 so logp = ln(ratio).
   // row 0 (A = +2):  1.1 inside           -> -2.2        gradient -A*r/N
@@ -89,6 +124,14 @@ describe("ppoPolicyLoss", () => {
   it("loss = masked mean of -min(ratio*A, clip(ratio)*A) inside and outside the clip range, A > 0 and A < 0", () => {
     const { loss } = ppoPolicyLoss(logp(), old(), adv(), mask(), 0.2);
     assertClose([num(loss)], [4 / 7]);
+  });
+
+  it("loss_type grpo: (row 0's mean (-2.2 - 2.4 - 1.0) / 3 + row 1's (2.7 + 2.4 + 4.5 + 0) / 4) / 2 = 4 / 15; dr_grpo: 4 / (2 x 5)", () => {
+    assertClose([num(ppoPolicyLoss(logp(), old(), adv(), mask(), 0.2, { lossType: "grpo", maxLen: 5 }).loss)], [4 / 15]);
+    assertClose([num(ppoPolicyLoss(logp(), old(), adv(), mask(), 0.2, { lossType: "dr_grpo", maxLen: 5 }).loss)], [4 / 10]);
+    assertClose([num(ppoPolicyLoss(logp(), old(), adv(), mask(), 0.2, { lossType: "dapo", maxLen: 5 }).loss)], [4 / 7]);
+    // the diagnostics stay token means whatever the loss type
+    assertClose([num(ppoPolicyLoss(logp(), old(), adv(), mask(), 0.2, { lossType: "grpo", maxLen: 5 }).clipfrac)], [2 / 7]);
   });
 
   it("clipfrac counts the tokens where the clipped term won (TRL's pg_losses2 > pg_losses): 2 of 7", () => {

@@ -146,6 +146,20 @@ describe("PPO loop on tiny random models", () => {
     for (const [name, v] of s.ac.policy.namedVariables()) if (name.startsWith("value_head.")) assert.ok(v.dataSync().every((x) => x === 0));
     teardown(s);
   });
+
+  it("separate critic, critic_init sft: the SFT model's trunk, the value head at zero, the reward model unused", () => {
+    const sft = new GPT(modelCfg, { seed: 12 });
+    const rm = new GPT(modelCfg, { seed: 13, head: "reward" });
+    const ac = makeActorCritic(sft, "separate", rm, undefined, "sft");
+    const sftVars = sft.namedVariables();
+    for (const [name, v] of ac.critic!.namedVariables()) {
+      if (name.startsWith("value_head.")) assert.ok(v.dataSync().every((x) => x === 0), name);
+      else assert.deepEqual(v.dataSync(), sftVars.get(name)!.dataSync(), name);
+    }
+    disposeActorCritic(ac);
+    sft.dispose();
+    rm.dispose();
+  });
 });
 
 describe("minibatches and evaluation", () => {

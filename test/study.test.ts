@@ -1,6 +1,7 @@
 // lib/studies/study.ts on the smoke config, in a temporary folder: best-of-n and the PPO sweep against both reward models
 // land on one frontier with the right points; a second run keeps the finished PPO runs and gives the same points;
-// ensureStudy loads the saved study; fitPoints fits the gain over SFT.
+// ensureStudy loads the saved study; each PPO run's points are its log's eval rows; the fits measure best-of-n's gain
+// from its own n = 1 draws and PPO's from the SFT evaluation; studyTable says "none" for a peak at d <= 0.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -8,8 +9,14 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { initBackend } from "../lib/core/backend";
 import { loadConfig } from "../lib/core/config";
-import { gaoCurve } from "../lib/beyond/gao";
-import { ensureStudy, fewPairsRmConfig, fitPoints, type FrontierPoint, ownRmConfig, runStudy, studyTable } from "../lib/studies/study";
+import { fitGao, gaoCurve } from "../lib/beyond/gao";
+import { ensureStudy, fewPairsRmConfig, fitPoints, type FrontierPoint, ownRmConfig, runStudy, studyFits, type StudyResult, studyTable } from "../lib/studies/study";
+
+/** metrics.csv's rows as name -> value maps, read with a plain split (the file holds no quoted fields). */
+function csvRows(file: string): Record<string, string>[] {
+  const [head, ...rows] = fs.readFileSync(file, "utf8").trim().split("\n").map((l) => l.split(","));
+  return rows.map((r) => Object.fromEntries(head.map((h, j) => [h, r[j]])));
+}
 
 let tmp: string;
 before(async () => {
@@ -28,7 +35,10 @@ describe("the over-optimisation study", () => {
     for (const rm of ["course", "own", "few-pairs"]) {
       const bon = r.points.filter((p) => p.rm === rm && p.method === "bon");
       assert.deepEqual(bon.map((p) => p.step), s.bon_n, `${rm}: one best-of-n point per n`);
-      assert.equal(bon[0].kl, 0);
+      // best-of-n's law is fitted to the gain over its own n = 1 draws (exact here: two points, two coefficients)
+      const f = r.fits[`${rm}/bon`];
+      const want = fitGao("bon", bon.slice(1).map((p) => p.d), bon.slice(1).map((p) => p.gold - bon[0].gold));
+      assert.ok(f && Math.abs(f.alpha - want.alpha) < 1e-9 && Math.abs(f.beta - want.beta) < 1e-9, `${rm}: the best-of-n fit's baseline`);
       assert.ok(bon.every((p, i) => i === 0 || p.proxy >= bon[i - 1].proxy - 1e-6), `${rm}: the pick's proxy never falls as n grows (nested samples)`);
       assert.equal(r.points.filter((p) => p.rm === rm && p.method === "sft").length, 1, `${rm}: one SFT point`);
     }
@@ -38,7 +48,16 @@ describe("the over-optimisation study", () => {
         assert.deepEqual(steps, Array.from({ length: s.iterations }, (_, i) => i + 1), `${rm} kl=${c}: an evaluation after every iteration`);
       }
     }
-    assert.ok(r.points.every((p) => Number.isFinite(p.gold) && Number.isFinite(p.proxy) && p.d >= 0 && Math.abs(p.d * p.d - p.kl) < 1e-9));
+    // every PPO point is an eval row of its run's log, its standard error included
+    for (const [rm, coefs] of [["course", s.kl_coefs], ["own", s.own_rm_kl_coefs], ["few-pairs", s.small_data_kl_coefs]] as const) {
+      for (const c of coefs) {
+        const rows = csvRows(path.join(tmp, "runs", "study", `${rm}-kl${c}`, "ppo", "metrics.csv")).filter((x) => x["eval/gold"] !== "");
+        const pts = r.points.filter((p) => p.rm === rm && p.method === "ppo" && p.setting === `kl=${c}`);
+        assert.deepEqual(pts.map((p) => [p.step, p.gold, p.gold_se, p.kl, p.proxy]),
+          rows.filter((x) => x.step !== "0").map((x) => [+x.step, +x["eval/gold"], +x["eval/gold_se"], +x["eval/kl"], +x["eval/proxy"]]), `${rm} kl=${c}: the log's eval rows`);
+        assert.ok(pts.every((p) => Number.isFinite(p.gold_se)));
+      }
+    }
     assert.ok(r.reward_models.own.params < r.reward_models.course.params || r.reward_models.own.tokenizer !== r.reward_models.course.tokenizer);
     assert.match(r.reward_models.own.tokenizer, /^char/, "smoke.yaml gives the own reward model a char-level tokenizer");
     assert.ok(fs.existsSync(path.join(tmp, "ck", "study", "rm_own", "rm_base", "pretrain")), "the own RM's trunk was pretrained apart");
@@ -66,6 +85,26 @@ describe("the over-optimisation study", () => {
     const f = fitPoints(pts, "bon", 0.2)!;
     assert.ok(Math.abs(f.alpha - 0.3) < 1e-9 && Math.abs(f.beta - 0.1) < 1e-9 && Math.abs(f.dPeak - 1.5) < 1e-9);
     assert.equal(fitPoints(pts.slice(0, 2), "bon", 0.2), undefined);
+  });
+
+  it("studyFits: best-of-n's gain is over its own n = 1 draws, PPO's over the SFT evaluation", () => {
+    const pt = (method: FrontierPoint["method"], step: number, d: number, gold: number): FrontierPoint =>
+      ({ method, rm: "course", setting: method, step, kl: d * d, d, gold, gold_se: 0, proxy: 0, length: 0, distinct2: 0 });
+    const bonLaw = { form: "bon" as const, alpha: 0.3, beta: 0.1 }, rlLaw = { form: "rl" as const, alpha: 0.2, beta: 0.05 };
+    // the SFT evaluation (0.5) and the n = 1 draws (0.4) are different samples of the same policy: their golds differ
+    const points = [pt("sft", 0, 0, 0.5), pt("bon", 1, 0, 0.4), ...[0.5, 1, 1.5].map((d, i) => pt("bon", 2 ** (i + 1), d, 0.4 + gaoCurve(bonLaw, d))),
+      ...[0.3, 0.8, 1.6].map((d, i) => pt("ppo", i + 1, d, 0.5 + gaoCurve(rlLaw, d)))];
+    const f = studyFits(points, ["course"]);
+    assert.ok(Math.abs(f["course/bon"].alpha - 0.3) < 1e-9 && Math.abs(f["course/bon"].beta - 0.1) < 1e-9, `bon ${JSON.stringify(f["course/bon"])}`);
+    assert.ok(Math.abs(f["course/ppo"].alpha - 0.2) < 1e-9 && Math.abs(f["course/ppo"].beta - 0.05) < 1e-9, `ppo ${JSON.stringify(f["course/ppo"])}`);
+  });
+
+  it("studyTable prints d* = none when the fit has no peak at positive d", () => {
+    const fit = (form: "bon" | "rl", dPeak: number) => ({ form, alpha: 0, beta: 0, r2: 1, dPeak });
+    const r: StudyResult = { points: [], runs: [], reward_models: {}, samples: { run: "", rows: [] }, seconds: 0, seconds_total: 0, hash: "",
+      fits: { "course/bon": fit("bon", -0.7), "own/bon": fit("bon", 1.25), "course/ppo": fit("rl", Infinity) } };
+    const peaks = studyTable(r).split("\n").filter((l) => l.startsWith("fit ")).map((l) => l.replace(/.*peak at d\* = /, ""));
+    assert.deepEqual(peaks, ["none", "1.25", "none"]);
   });
 });
 

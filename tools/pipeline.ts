@@ -1,4 +1,4 @@
-// `npm run pipeline -- --stage <pretrain|sft|rm|ppo|study|compare|all> [--config <file>] [--resume]`: runs the
+// `npm run pipeline -- --stage <pretrain|sft|rm|ppo|study|compare|rlvr|all> [--config <file>] [--resume]`: runs the
 // course's stages headless, through the same lib functions the notebooks call. Each stage loads the checkpoints of
 // the stages before it (or trains them: lib/pipeline/stages.ts alone knows that order) and writes
 // runs/<stage>/metrics.csv and summary.json; this prints each summary (stdout) and the wall time. Progress and logs
@@ -12,10 +12,10 @@ import { parseArgs as utilParseArgs } from "node:util";
 import {
   type Config, ConfigError, InputError, StageError, defaultConfigPath, describeConfig, ensurePretrained,
   ensureRewardModel, ensureSft, formatBackendReport, initBackend, loadConfig, progressLine, readSummary, repoRoot, runCompare,
-  runDir, runPpo, runStudy, setProgress, setResume,
+  runDir, runPpo, runRlvr, runStudy, setProgress, setResume,
 } from "../lib";
 
-type StageName = "pretrain" | "sft" | "rm" | "ppo" | "study" | "compare";
+type StageName = "pretrain" | "sft" | "rm" | "ppo" | "study" | "compare" | "rlvr";
 interface StageDef {
   name: StageName;
   /** what the stage runs, as printed */
@@ -35,6 +35,7 @@ const STAGES: StageDef[] = [
   { name: "ppo", inAll: true, fn: "runPpo", run: runPpo },
   { name: "study", inAll: false, fn: "runStudy", run: runStudy }, // the over-optimisation study (notebook 09); keeps finished runs
   { name: "compare", inAll: false, fn: "runCompare", run: runCompare }, // PPO, GRPO, RLOO, REINFORCE++, DPO (notebook 10)
+  { name: "rlvr", inAll: false, fn: "runRlvr", run: runRlvr }, // RL with verifiable rewards on addition, its own model (notebook 11)
 ];
 
 const USAGE = `usage: npm run pipeline -- [--stage <${STAGES.map((s) => s.name).join("|")}|all>] [--config <file>] [--resume]
@@ -43,6 +44,8 @@ const USAGE = `usage: npm run pipeline -- [--stage <${STAGES.map((s) => s.name).
             study: the over-optimisation study of notebook 09 (best-of-n, a PPO KL sweep, three reward models); it
             keeps each finished PPO run, so running it again trains only what is missing.
             compare: PPO, GRPO, RLOO, REINFORCE++ and DPO on the study's prompts (notebook 10); keeps finished runs
+            rlvr: RL with verifiable rewards (notebook 11): its own small GPT, SFT on worked additions, then GRPO,
+            RLOO and REINFORCE against an exact checker; keeps finished runs
   --config  a YAML config (default: $RLHF_CONFIG, else config/course.yaml); config/smoke.yaml runs in seconds
   --resume  continue each stage that trains from its resumable checkpoint (<checkpoints>/resume/<stage>/, saved
             every checkpoint_every steps) instead of step 0; without one it starts from step 0 and says so

@@ -1,7 +1,9 @@
 // Best-of-n (Stiennon et al. 2020; Gao et al. 2022): draw n completions of a prompt from the policy and keep the one
-// the reward model scores highest. No training at all, and its KL from the policy is known exactly
-// (bestOfNKl(n) = log n - (n - 1)/n), so it is the reference line of the over-optimisation frontier: how much gold a
-// given distance d = sqrt(KL) can buy when the proxy alone chooses.
+// the reward model scores highest. No training at all, and its KL from the policy has a known upper bound,
+// bestOfNKl(n) = log n - (n - 1)/n, reached only when no two of the n completions repeat (Beirami et al. 2024); it is
+// the reference line of the over-optimisation frontier: how much gold a distance d = sqrt(KL) can buy when the proxy
+// alone chooses. Each point is placed at the bound's d, so where the policy repeats itself it sits to the right of
+// its true distance.
 //
 // One pass samples max(ns) completions per prompt; best-of-n for each n uses the first n of them (nested sets, so
 // the proxy of the pick never falls as n grows, and every n sees the same samples).
@@ -26,7 +28,7 @@ export interface BestOfNOptions {
 
 export interface BestOfNPoint {
   n: number;
-  kl: number; // bestOfNKl(n), nats
+  kl: number; // bestOfNKl(n), nats: an upper bound on the pick's KL from the policy
   d: number; // sqrt(kl)
   gold: number; // mean gold of the picks over the prompts
   proxy: number; // mean proxy (raw reward-model score) of the picks

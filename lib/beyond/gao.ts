@@ -5,9 +5,13 @@
 //   RL:         R(d) = d (alpha - beta log d)      peaks at d* = exp(alpha / beta - 1)
 //
 // Both are linear in (alpha, beta), so a least-squares fit is two normal equations. Best-of-n's KL from the policy it
-// samples from is known exactly: KL_bon(n) = log n - (n - 1) / n (Stiennon et al. 2020, appendix; Gao et al. 2022).
+// samples from is at most KL_bon(n) = log n - (n - 1) / n (Stiennon et al. 2020, appendix; Gao et al. 2022): an upper
+// bound, reached only when no two of the n completions repeat (Beirami et al. 2024).
 
-/** KL(best-of-n || pi) in nats for n samples: log n - (n - 1)/n (0 at n = 1). */
+/**
+ * The upper bound on KL(best-of-n || pi) in nats for n samples: log n - (n - 1)/n (0 at n = 1). The true KL is equal
+ * only when no two of the n completions repeat; a policy that repeats itself has a smaller one (Beirami et al. 2024).
+ */
 export function bestOfNKl(n: number): number {
   if (!Number.isInteger(n) || n < 1) throw new Error(`bestOfNKl: n must be an integer >= 1, got ${n}`);
   return Math.log(n) - (n - 1) / n;
@@ -21,8 +25,16 @@ export interface GaoFit {
   beta: number;
   /** Coefficient of determination of the fit on its own points (1 - SS_res / SS_tot). */
   r2: number;
-  /** The distance at which the fitted gold peaks (Infinity when beta is not positive: no peak within the law). */
+  /**
+   * Where the fitted gold has its maximum (Infinity when beta is not positive: no peak within the law). Best-of-n's
+   * d* = alpha / (2 beta) is negative when alpha < 0: the fitted gain falls from d = 0 on (gaoPeak says so).
+   */
   dPeak: number;
+}
+
+/** The fitted peak d* when it lies at a positive distance, else undefined (no peak, or one at d <= 0). */
+export function gaoPeak(fit: Pick<GaoFit, "dPeak">): number | undefined {
+  return Number.isFinite(fit.dPeak) && fit.dPeak > 0 ? fit.dPeak : undefined;
 }
 
 /** The law's two features at d: R(d) = alpha f1(d) - beta f2(d). */

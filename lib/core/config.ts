@@ -169,9 +169,17 @@ export const SCHEMA = section({
     early_stop_kl: numOrNull("(0, inf)"),
     dropout: bool(),
     critic: oneOf("shared", "separate"),
+    critic_init: oneOf("reward_model", "sft"), // separate critic only: its trunk and head from the reward model (TRL) | the SFT model, head at zero
     advantage: oneOf("gae", "rloo", "grpo", "reinforce_pp"), // gae uses the critic; the others need none (lib/rl/advantages.ts)
     group_size: int("[1, 64]"), // samples per prompt in a rollout; rollout_batch / group_size distinct prompts
     advantage_eps: num("(0, 1]"), // the eps of GRPO's and REINFORCE++'s (r - mean) / (std + eps)
+    // How the policy loss (and GRPO's KL term) turns per-token terms into one number, TRL's loss_type (lib/rl/ppo.ts aggregateTokenLoss):
+    // grpo: mean over each response's tokens, then over responses (Shao et al. 2024, eq. 3); dapo: one mean over every
+    // token of the minibatch (Yu et al. 2025; the course's PPO); dr_grpo: token sum / (max_new_tokens x responses) (Liu et al. 2025)
+    loss_type: oneOf("grpo", "dapo", "dr_grpo"),
+    // advantage grpo only, TRL's scale_rewards: what r - group mean is divided by: group: the group's std (Shao et al.
+    // 2024); batch: the std of every reward of the rollout; none: nothing (Liu et al. 2025, Dr. GRPO)
+    scale_rewards: oneOf("group", "batch", "none"),
     kl: section({
       estimator: oneOf("k1", "k2", "k3"),
       loss_estimator: oneOf("k2", "k3"), // the per-token KL term in the loss, for advantage grpo only
@@ -228,6 +236,38 @@ export const SCHEMA = section({
     dropout: bool(), // dropout in the policy's training passes (the reference is always without)
     eval_every: int("[1, inf)"), // steps between held-out evaluations (and always after the last)
   }),
+  // RL with verifiable rewards (lib/studies/rlvr.ts, notebook 11): reversed-digit addition checked exactly, its own tiny
+  // char-level GPT trained from scratch by SFT on worked examples, then GRPO, RLOO and REINFORCE through the PPO loop.
+  rlvr: section({
+    digits: int("[1, 6]"), // operand width of the task: "042+317=" -> "953"
+    hard_digits: int("[1, 6]"), // the "too hard" run's width (never seen in SFT)
+    sft_examples: int("[1, inf)"), // worked examples SFT trains on
+    heldout_problems: int("[1, inf)"), // test problems, disjoint from every training draw
+    val_problems: int("[1, inf)"), // SFT's stopping set, disjoint from the test problems and from training
+    max_new_tokens: int("[2, 64]"), // completion budget in tokens (characters), EOS included
+    model: section({ d_model: int("[1, 8192]"), n_layers: int("[1, 128]"), n_heads: int("[1, 256]") }),
+    sft: section({
+      max_steps: int("[1, inf)"),
+      batch_size: int("[1, inf)"),
+      lr: num("(0, 1]"), // constant after warmup: the stopping rule, not a schedule, decides where SFT ends
+      warmup_steps: int("[0, inf)"),
+      stop_pass1: num("(0, 1]"), // stop at the first check whose validation pass@1 reaches this (the edge of competence)
+      check_every: int("[1, inf)"),
+      easy_steps: int("[1, inf)"), // the "too easy" start: the same SFT continued this many steps
+    }),
+    iterations: int("[1, inf)"), // RL iterations of every main run
+    side_iterations: int("[1, inf)"), // RL iterations of the too-easy and too-hard runs
+    prompts_per_iteration: int("[1, inf)"), // distinct problems per iteration, each sampled group_size times
+    group_size: int("[2, 64]"),
+    lr: num("(0, 1]"),
+    minibatches: int("[1, inf)"), // gradient steps per iteration (GRPO, RLOO); REINFORCE takes as many on fresh samples
+    temperature: num("(0, 10]"),
+    bonus: num("[0, inf)"), // the gameable reward's extra for an answer with the right number of digits
+    seeds: intList("[0, 4294967295]", 1),
+    eval_every: int("[1, inf)"), // iterations between held-out evaluations (and after the last)
+    eval_samples: int("[1, 4096]"), // samples per held-out problem at those evaluations
+    pass_k_samples: int("[1, 4096]"), // n of pass@k: samples per held-out problem before and after RL
+  }),
 });
 
 /** The validated config, keys exactly as in the YAML (snake_case). */
@@ -244,8 +284,13 @@ export type RewardShapingConfig = Config["ppo"]["reward"];
 export type PpoBugs = Config["ppo"]["bugs"];
 export type StudyConfig = Config["study"];
 export type DpoConfig = Config["dpo"];
+export type RlvrConfig = Config["rlvr"];
 /** The advantage estimators of ppo.advantage; all but gae are critic-free. */
 export type AdvantageKind = Config["ppo"]["advantage"];
+/** ppo.loss_type: how per-token loss terms are averaged (lib/rl/ppo.ts aggregateTokenLoss). */
+export type LossType = Config["ppo"]["loss_type"];
+/** ppo.scale_rewards: what GRPO divides the group-centred reward by. */
+export type ScaleRewards = Config["ppo"]["scale_rewards"];
 
 /**
  * Special tokens the tokenizer adds beyond the 256 bytes (BOS, EOS, PAD); a BPE vocabulary must hold at least
@@ -458,12 +503,32 @@ const CROSS_CHECKS: ((c: Config) => [string, string] | undefined)[] = [
       ? ["ppo.group_size", `${c.ppo.group_size} with ppo.advantage = ${c.ppo.advantage}; expected at least 2 (the baseline of a sample is the other samples of its prompt)`]
       : undefined,
   (c) =>
+    c.ppo.scale_rewards !== "group" && c.ppo.advantage !== "grpo"
+      ? ["ppo.scale_rewards", `${c.ppo.scale_rewards} with ppo.advantage = ${c.ppo.advantage}; it scales GRPO's group-centred reward only (ppo.advantage grpo), leave it at group otherwise`]
+      : undefined,
+  (c) =>
     c.ppo.rollout_batch % c.ppo.group_size !== 0
       ? ["ppo.group_size", `${c.ppo.group_size} does not divide ppo.rollout_batch = ${c.ppo.rollout_batch}; each of rollout_batch / group_size prompts is sampled group_size times`]
       : undefined,
   (c) =>
     c.ppo.minibatches > c.ppo.rollout_batch
       ? ["ppo.minibatches", `${c.ppo.minibatches} minibatches cannot be cut from ppo.rollout_batch = ${c.ppo.rollout_batch} rollouts`]
+      : undefined,
+  (c) =>
+    c.rlvr.model.d_model % c.rlvr.model.n_heads !== 0
+      ? ["rlvr.model.d_model", `${c.rlvr.model.d_model} is not divisible by rlvr.model.n_heads = ${c.rlvr.model.n_heads}`]
+      : undefined,
+  (c) =>
+    c.rlvr.max_new_tokens < Math.max(c.rlvr.digits, c.rlvr.hard_digits) + 2
+      ? ["rlvr.max_new_tokens", `${c.rlvr.max_new_tokens} cannot hold the longest answer (${Math.max(c.rlvr.digits, c.rlvr.hard_digits) + 1} digits) and its EOS`]
+      : undefined,
+  (c) =>
+    c.rlvr.prompts_per_iteration % c.rlvr.minibatches !== 0
+      ? ["rlvr.minibatches", `${c.rlvr.minibatches} does not divide rlvr.prompts_per_iteration = ${c.rlvr.prompts_per_iteration}; REINFORCE samples a whole group per prompt for each of its steps`]
+      : undefined,
+  (c) =>
+    2 * (c.rlvr.heldout_problems + c.rlvr.val_problems) > 10 ** (2 * c.rlvr.digits)
+      ? ["rlvr.heldout_problems", `${c.rlvr.heldout_problems} held-out and ${c.rlvr.val_problems} validation problems are more than half of the ${10 ** (2 * c.rlvr.digits)} problems of width rlvr.digits = ${c.rlvr.digits}`]
       : undefined,
 ];
 
@@ -580,10 +645,18 @@ export function hashedRm(rm: RmConfig): unknown {
  * left out, and checkpoints trained before those keys existed stay valid.
  */
 export function hashedPpo(p: PpoConfig): unknown {
+  // critic_init came later too; at its default (reward_model) it is left out, so earlier PPO checkpoints stay valid
+  if (p.critic_init === "reward_model") {
+    const { critic_init: _c, ...before } = p;
+    p = before as PpoConfig;
+  }
+  // loss_type and scale_rewards (later still) are hashed under critic-free methods, whose runs from before them
+  // must retrain: REINFORCE++ changed then to its per-token form
   if (p.advantage !== "gae" || p.group_size !== 1) return p;
-  const { advantage: _a, group_size: _g, advantage_eps: _e, ...rest } = p;
+  const { advantage: _a, group_size: _g, advantage_eps: _e, loss_type, scale_rewards, ...rest } = p;
   const { loss_estimator: _l, ...kl } = p.kl;
-  return { ...rest, kl };
+  // at PPO's behaviour from before them (dapo, group) they are left out, so PPO checkpoints stay valid
+  return { ...rest, kl, ...(loss_type !== "dapo" ? { loss_type } : {}), ...(scale_rewards !== "group" ? { scale_rewards } : {}) };
 }
 
 /**

@@ -14,5 +14,14 @@ export function standardError(xs: number[]): number {
   return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1) / xs.length);
 }
 
+/**
+ * mean(b) - mean(a) and its standard error sqrt(se(a)^2 + se(b)^2), for two independent sets of runs (seeds) of two
+ * settings (Welch's, Bessel's n - 1 in each). se is NaN when either set has fewer than two values: one run has no spread.
+ */
+export function meanDifference(a: number[], b: number[]): { diff: number; se: number } {
+  const se = a.length < 2 || b.length < 2 ? NaN : Math.hypot(standardError(a), standardError(b));
+  return { diff: mean(b) - mean(a), se };
+}
+
 /** The logistic function 1 / (1 + e^-x): P(a beats b) under Bradley-Terry with score gap x. */
 export const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));

@@ -2,7 +2,7 @@
 
 import { gaoCurve } from "../beyond/gao";
 import type { Figure } from "./viz";
-import type { FrontierPoint, StudyResult } from "../studies/study";
+import { type FrontierPoint, frontierBaseline, type StudyResult } from "../studies/study";
 import { CompareResult } from "../studies/compare";
 
 const COLORS: Record<string, string> = { course: "#1f77b4", own: "#d62728", "few-pairs": "#2ca02c" };
@@ -14,8 +14,10 @@ const SHADES: Record<string, string[]> = {
 };
 
 /**
- * The frontier: gold (left) and proxy gain over SFT (right) against d = sqrt(KL), every method and setting, the
- * fitted laws dashed. Proxy gains are in each reward model's own units, so they compare within a model only.
+ * The frontier: gold (left) and proxy gain (right) against d = sqrt(KL), every method and setting, the fitted laws
+ * dashed. Gains are over each method's baseline (frontierBaseline: best-of-n's own n = 1 draws, PPO's SFT
+ * evaluation); each PPO line starts at the SFT evaluation, best-of-n's at n = 1. Proxy gains are in each reward
+ * model's own units, so they compare within a model only.
  */
 export function frontierFigure(r: StudyResult, which: "gold" | "proxy" = "gold"): Figure {
   const data: Figure["data"] = [];
@@ -26,23 +28,24 @@ export function frontierFigure(r: StudyResult, which: "gold" | "proxy" = "gold")
   }
   const runIndex = new Map<string, number>();
   for (const [key, ps] of groups) {
-    const rm = ps[0].rm, sft = r.points.find((q) => q.method === "sft" && q.rm === rm) ?? ps[0];
-    const pts = [sft, ...ps];
-    const bon = ps[0].method === "bon";
+    const rm = ps[0].rm, bon = ps[0].method === "bon";
+    const base = frontierBaseline(r.points, rm, bon ? "bon" : "ppo") ?? ps[0];
+    const pts = bon ? ps : [base, ...ps];
     const k = bon ? 0 : (runIndex.get(rm) ?? 0);
     if (!bon) runIndex.set(rm, k + 1);
     const color = bon ? (COLORS[rm] ?? "#555") : (SHADES[rm]?.[k % 4] ?? COLORS[rm] ?? "#555");
     data.push({ type: "scatter", mode: "lines+markers", name: `${key.replace(/^[\w-]+ /, "")} (${rm} RM)`, x: pts.map((p) => p.d),
-      y: pts.map((p) => (which === "gold" ? p.gold : p.proxy - sft.proxy)), line: { color, dash: bon ? "dot" : "solid", width: bon ? 3 : 1.5 },
+      y: pts.map((p) => (which === "gold" ? p.gold : p.proxy - base.proxy)), line: { color, dash: bon ? "dot" : "solid", width: bon ? 3 : 1.5 },
       marker: { size: 5 } });
   }
   if (which === "gold") {
     for (const [key, f] of Object.entries(r.fits)) {
       const [rm, method] = key.split("/");
-      const sft = r.points.find((q) => q.method === "sft" && q.rm === rm) ?? r.points.find((q) => q.rm === rm && q.method === "bon" && q.step === 1)!;
+      const base = frontierBaseline(r.points, rm, method === "bon" ? "bon" : "ppo");
+      if (!base) continue;
       const dMax = Math.max(...r.points.filter((p) => p.rm === rm && p.method === method).map((p) => p.d));
       const xs = Array.from({ length: 40 }, (_, i) => (dMax * (i + 1)) / 40);
-      data.push({ type: "scatter", mode: "lines", name: `fit ${key} (R² ${f.r2.toFixed(2)})`, x: xs, y: xs.map((d) => sft.gold + gaoCurve(f, d)),
+      data.push({ type: "scatter", mode: "lines", name: `fit ${key} (R² ${f.r2.toFixed(2)})`, x: xs, y: xs.map((d) => base.gold + gaoCurve(f, d)),
         line: { color: COLORS[rm] ?? "#555", dash: "dash", width: 1 }, opacity: 0.6 });
     }
   }
@@ -51,7 +54,7 @@ export function frontierFigure(r: StudyResult, which: "gold" | "proxy" = "gold")
     layout: {
       title: { text: which === "gold" ? "Gold reward against the distance from SFT" : "Proxy reward gain against the distance from SFT" },
       xaxis: { title: { text: "d = sqrt(KL(policy || SFT)), nats^1/2" } },
-      yaxis: { title: { text: which === "gold" ? "gold score (VADER), held-out prompts" : "proxy gain over SFT (each RM's own units)" } },
+      yaxis: { title: { text: which === "gold" ? "gold score (VADER), held-out prompts" : "proxy gain over the method's baseline (each RM's own units)" } },
       height: 480,
     },
   };

@@ -18,9 +18,9 @@ import { Rng } from "../core/rng";
 import { sameTokenizer, textRewardFns } from "../reward/text-reward";
 import type { Tokenizer } from "../lm/tokenizer";
 import { RewardFns, rewardModelFns } from "../reward/reward-fns";
-import { mean } from "../core/stats";
+import { mean, standardError } from "../core/stats";
 import { EvalResult, evaluatePolicy, evalRow, EvalSummary, evalSummary } from "../rl/evaluate";
-import { PPO_METRICS, PpoTrainer } from "../rl/trainer";
+import { ppoMetricNames, PpoTrainer } from "../rl/trainer";
 import { evalPrompts, trainPrompts, evalOptions } from "../rl/prompts";
 
 export interface PpoSummary extends EvalSummary {
@@ -41,10 +41,22 @@ export interface PpoRun extends StageResult<PpoSummary> {
 export interface RunPpoOptions {
   /** Called after every iteration with its metrics row (live charts). */
   onIteration?: (iteration: number, metrics: Record<string, number>) => void;
-  /** Called after every held-out evaluation (iteration 0 = the SFT model before training). */
+  /**
+   * Called after every held-out evaluation this call runs (iteration 0 = the SFT model before training). After a
+   * restore (--resume) that is the SFT evaluation and those after the restored iteration only: the whole record is
+   * metrics.csv's eval rows (ppoEvalRow), which the restore puts back.
+   */
   onEval?: (iteration: number, e: EvalResult) => void;
   /** Progress lines (default console.log; pass () => {} for silence). */
   log?: (line: string) => void;
+}
+
+/**
+ * A held-out evaluation as PPO logs it: evalRow plus the standard error of the mean gold over the prompts, so the
+ * log alone rebuilds a run's frontier points (lib/studies/study.ts), a resumed run's included.
+ */
+export function ppoEvalRow(e: EvalResult): Record<string, number> {
+  return { ...evalRow(e), "eval/gold_se": standardError(e.golds) };
 }
 
 /** What the SFT and reward-model stages hand to PPO. */
@@ -85,12 +97,18 @@ export async function trainPpo(cfg: Config, inputs: PpoInputs, opts: RunPpoOptio
   // A reward model with its own tokenizer is scored through text, and cannot seed the critic: the SFT model does.
   // Critic-free advantages build no critic and no value head (ppo.critic is then unused).
   const own = !!inputs.rmTokenizer && !sameTokenizer(inputs.rmTokenizer, inputs.tok);
-  const ac = makeActorCritic(inputs.sft, usesCritic(p.advantage) ? p.critic : "none", own ? inputs.sft : inputs.rm, p.bugs);
+  const ac = makeActorCritic(inputs.sft, usesCritic(p.advantage) ? p.critic : "none", own ? inputs.sft : inputs.rm, p.bugs, p.critic_init);
   const reward = own ? textRewardFns({ model: inputs.rm, tok: inputs.rmTokenizer! }, inputs.tok) : rewardModelFns(inputs.rm);
   const stats = inputs.scoreStats ?? (p.reward.normalize ? ppoScoreStats(cfg, ac.ref, inputs.tok, reward) : undefined);
   if (stats && !inputs.scoreStats) log(`ppo: reward normalisation on SFT samples at temperature ${p.temperature}: mean ${stats.mean.toFixed(4)}, std ${stats.std.toFixed(4)}`);
   // ppo.seed varies PPO's own randomness; prompts, held-out samples and normalisation stay those of the top-level seed
-  const trainer = new PpoTrainer({ ppo: p, ac, tok: inputs.tok, reward, scoreStats: stats, prompts: trainPrompts(cfg), seed: p.seed ?? cfg.seed });
+  // A prompt that leaves no room for max_new_tokens in the context would stop the rollout: dropped, as SFT drops
+  // demonstrations longer than the context (a run that never met one draws exactly the prompts it drew before)
+  const drawn = trainPrompts(cfg);
+  const room = inputs.sft.config.context - p.max_new_tokens;
+  const prompts = drawn.filter((x) => inputs.tok.encode(x).length + 1 <= room); // + 1: BOS
+  if (prompts.length < drawn.length) log(`ppo: ${drawn.length - prompts.length} of ${drawn.length} training prompts dropped: with BOS they leave no room for ${p.max_new_tokens} new tokens in the context of ${inputs.sft.config.context}`);
+  const trainer = new PpoTrainer({ ppo: p, ac, tok: inputs.tok, reward, scoreStats: stats, prompts, seed: p.seed ?? cfg.seed });
   const runs = runDir(cfg, "ppo");
   const csv = path.join(runs, "metrics.csv");
   const heldout = evalPrompts(cfg);
@@ -107,7 +125,7 @@ export async function trainPpo(cfg: Config, inputs: PpoInputs, opts: RunPpoOptio
       restoreKlCoef(trainer.klController, from.state.kl_coef as number);
     }
     // Step 0 holds the SFT evaluation; the nulls only fix the CSV's column order (training metrics first).
-    if (!from) trainer.log.log(0, { ...Object.fromEntries(PPO_METRICS.map((k) => [k, null])), ...evalRow(sftEval) });
+    if (!from) trainer.log.log(0, { ...Object.fromEntries(ppoMetricNames(p.advantage).map((k) => [k, null])), ...ppoEvalRow(sftEval) });
     opts.onEval?.(0, sftEval);
     log(`ppo: SFT policy on ${heldout.length} held-out prompts: gold ${sftEval.gold.toFixed(3)}, proxy ${sftEval.proxy.toFixed(3)}, ` +
       `distinct-2 ${sftEval.distinct2.toFixed(3)}, length ${sftEval.length.toFixed(1)} tokens`);
@@ -123,7 +141,7 @@ export async function trainPpo(cfg: Config, inputs: PpoInputs, opts: RunPpoOptio
       const k = trainer.iteration;
       if (k % p.eval_every === 0 || k === p.iterations) {
         policyEval = evaluatePolicy(ac.policy, ac.ref, inputs.tok, heldout, reward, eo);
-        trainer.log.log(k, evalRow(policyEval));
+        trainer.log.log(k, ppoEvalRow(policyEval));
         opts.onEval?.(k, policyEval);
         log(`ppo ${k}/${p.iterations}: gold ${row["objective/gold"].toFixed(3)} proxy ${row["objective/scores_raw"].toFixed(3)} ` +
           `kl ${row["objective/kl"].toFixed(2)} clipfrac ${row["policy/clipfrac_avg"].toFixed(3)} len ${row.response_length.toFixed(1)} ` +

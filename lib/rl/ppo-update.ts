@@ -3,10 +3,12 @@
 //   1. experience   teacher-forced passes over the sampled tokens, no gradient, dropout off:
 //                   old log-probs and values (policy / critic), reference log-probs (frozen SFT), token entropies
 //   2. buffer       per-token KL -> shaped reward (score at the last real token) -> GAE -> (whitened) advantages;
-//                   or, critic-free (ppo.advantage rloo | grpo | reinforce_pp), one advantage per response from the
-//                   scores of the other responses (lib/rl/advantages.ts), on every one of its real tokens
+//                   or, critic-free (ppo.advantage rloo | grpo), one advantage per response from the scores of the
+//                   other responses (lib/rl/advantages.ts), on every one of its real tokens; reinforce_pp: the
+//                   shaped reward's return-to-go, whitened over the batch's tokens
 //   3. update       `epochs` passes over the buffer, each cut into `minibatches` by a seeded shuffle; per minibatch
 //                     loss = L_clip + vf_coef * L_V - ent_coef * H,  global-norm clipping, one AdamW step
+//                   L_clip (and GRPO's KL term) averaged over tokens as ppo.loss_type says (lib/rl/ppo.ts aggregateTokenLoss)
 //                   optionally stopping early when a minibatch's approx-KL exceeds ppo.early_stop_kl.
 //
 // Every knob is a key of config ppo (config/course.yaml says where each comes from). The math is in lib/rl/ppo.ts,
@@ -14,13 +16,13 @@
 // Log-probs for the ratio, the KL and the reference are all taken at the sampling temperature (scoreResponses
 // divides the logits by it), as TRL does: otherwise KL and ratio compare two different distributions.
 import * as tf from "@tensorflow/tfjs";
-import { grpoAdvantages, reinforcePlusPlusAdvantages, rlooAdvantages } from "./advantages";
+import { grpoAdvantages, reinforcePlusPlusTokenAdvantages, rlooAdvantages } from "./advantages";
 import type { AdvantageKind, PpoBugs, PpoConfig } from "../core/config";
 import { gae } from "./gae";
 import { klPerToken, sequenceKl, shapedRewards } from "./kl";
 import type { GPT } from "../lm/model";
 import { AdamW, trainStep } from "../train/optim";
-import { entropyFromLogits, explainedVariance, maskedEntropy, maskedMean, maskedVar, ppoPolicyLoss, valueLoss, whiten } from "./ppo";
+import { aggregateTokenLoss, entropyFromLogits, explainedVariance, maskedEntropy, maskedMean, maskedVar, ppoPolicyLoss, valueLoss, whiten } from "./ppo";
 import type { Rng } from "../core/rng";
 import { scoreResponses, type Rollout } from "../lm/rollout";
 
@@ -62,19 +64,27 @@ export function trainableVariables(ac: ActorCritic): tf.Variable[] {
 /**
  * Builds the actor-critic from the SFT model (and the reward model, for a separate critic). The SFT model itself
  * is not modified; the caller keeps ownership of it and of the reward model.
- * The value head starts at zero (V = 0 everywhere), so the first advantages are the plain rewards-to-go and the
- * value head's first gradients cannot kick the shared trunk with noise from a random head.
+ * The policy's value head starts at zero (V = 0 everywhere): with the shared critic the first advantages are then the
+ * plain rewards-to-go, and the head's first gradients cannot kick the shared trunk with noise from a random head.
+ * A separate critic (critic "separate") starts from the reward model, its scalar head included (criticInit
+ * "reward_model", TRL), so its first values are the reward model's scores, not 0; criticInit "sft" starts it from the
+ * SFT model with the head at zero instead. The policy's own value head is then unused.
  * critic "none" (critic-free advantages): no value head and no critic are built at all, which saves the critic's
  * forward and backward passes (half the update's cost with a separate critic) and its optimiser state.
  */
-export function makeActorCritic(sft: GPT, critic: PpoConfig["critic"] | "none", rewardModel?: GPT | null, bugs?: Partial<PpoBugs>): ActorCritic {
+export function makeActorCritic(sft: GPT, critic: PpoConfig["critic"] | "none", rewardModel?: GPT | null, bugs?: Partial<PpoBugs>, criticInit: PpoConfig["critic_init"] = "reward_model"): ActorCritic {
   if (critic === "none") return { policy: sft.clone({ head: "none", trainable: true }), critic: null, ref: sft.clone({ head: "none", trainable: false }) };
   const policy = sft.clone({ head: "value", trainable: true });
   // bugs.value_head_random keeps the head's random init (std 1/sqrt(d+1)): V ~ +-1 noise before any data
   if (!bugs?.value_head_random) for (const [name, v] of policy.namedVariables()) if (name.startsWith("value_head.")) tf.tidy(() => v.assign(tf.zerosLike(v)));
   const ref = sft.clone({ head: "none", trainable: false });
   let separate: GPT | null = null;
-  if (critic === "separate") {
+  if (critic === "separate" && criticInit === "sft") {
+    // ppo.critic_init sft: the same architecture from the SFT model, head at zero like the shared one's: a separate
+    // critic that knows nothing of the reward yet (notebook 08, section 7, separates architecture from initialisation)
+    separate = sft.clone({ head: "value", trainable: true });
+    for (const [name, v] of separate.namedVariables()) if (name.startsWith("value_head.")) tf.tidy(() => v.assign(tf.zerosLike(v)));
+  } else if (critic === "separate") {
     if (!rewardModel) throw new Error('makeActorCritic: ppo.critic is "separate" but no reward model was given to initialise it from');
     // Trunk and head from the reward model: its scalar head becomes the value head (TRL initialises the value
     // model from the reward model).
@@ -175,6 +185,8 @@ export interface BufferOptions {
   groupSize?: number;
   /** config ppo.advantage_eps (default 1e-4): GRPO's and REINFORCE++'s eps. */
   advantageEps?: number;
+  /** config ppo.scale_rewards (default group): what GRPO divides the group-centred score by. */
+  scaleRewards?: PpoConfig["scale_rewards"];
   /** config ppo.kl.loss_estimator (default k3): GRPO's per-token KL term in the loss. */
   lossEstimator?: PpoConfig["kl"]["loss_estimator"];
 }
@@ -188,7 +200,7 @@ export interface RolloutBuffer extends Experience {
   returns: tf.Tensor2D; // GAE advantages (before whitening) + old values: the value head's target; critic-free: 0
   /** false for critic-free advantages: no value loss, value metrics NaN */
   valued: boolean;
-  /** GRPO: the KL enters the loss as coef * maskedMean(estimator(logp, ref)) instead of the reward; null otherwise */
+  /** GRPO: the KL enters the loss as coef * (estimator(logp, ref) averaged as ppo.loss_type) instead of the reward; null otherwise */
   klLoss: { coef: number; estimator: PpoConfig["kl"]["loss_estimator"] } | null;
 }
 
@@ -222,12 +234,13 @@ export function buildBuffer(exp: Experience, scores: tf.Tensor1D, o: BufferOptio
 }
 
 /**
- * The critic-free buffer (TRL's RLOOTrainer and GRPOTrainer, OpenRLHF's reinforce++):
- *   sequence reward  R = score - beta * sum_t kl_t   (rloo, reinforce_pp: the KL folded into the reward, kl.estimator)
- *                    R = score                        (grpo: the KL is a per-token term of the loss, kl.loss_estimator)
- *   advantage        A = rloo / grpo over each prompt's group of samples, reinforce_pp over the batch
- * A sits on every real token of its response (0 at padding). No per-token whitening: each method has its own
- * normalisation (GRPO's and REINFORCE++'s by a std; RLOO none, as Ahmadian et al. 2024).
+ * The critic-free buffer (TRL's RLOOTrainer and GRPOTrainer, OpenRLHF's reinforce estimator):
+ *   rloo          R = score - beta * sum_t kl_t (kl.estimator), A = R minus the mean of the group's others
+ *   grpo          R = score, A = (R - group mean) / its scale (ppo.scale_rewards); the KL is a per-token term of the
+ *                 loss instead (kl.loss_estimator)
+ *   reinforce_pp  per token: G_t = score - beta * sum_{s >= t} kl_s, A_t = G_t whitened over all real tokens
+ * rloo's and grpo's A sits on every real token of its response; 0 at padding. No further whitening: each method has
+ * its own normalisation (GRPO's and REINFORCE++'s by a std; RLOO none, as Ahmadian et al. 2024).
  */
 function criticFreeAdvantages(kl: tf.Tensor2D, scores: tf.Tensor1D, mask: tf.Tensor2D, o: BufferOptions): Pick<RolloutBuffer, "rewards" | "advantages" | "returns" | "valued" | "klLoss"> {
   const method = o.advantage!;
@@ -237,13 +250,16 @@ function criticFreeAdvantages(kl: tf.Tensor2D, scores: tf.Tensor1D, mask: tf.Ten
   const eps = o.advantageEps ?? 1e-4;
   const klInLoss = method === "grpo";
   const t = tf.tidy(() => {
-    const seqReward = klInLoss ? scores : (tf.sub(scores, tf.mul(o.klCoef, sequenceKl(kl, mask))) as tf.Tensor1D);
-    const grouped = tf.reshape(seqReward, [B / k, k]) as tf.Tensor2D;
-    const a = method === "rloo" ? rlooAdvantages(grouped) : method === "grpo" ? grpoAdvantages(grouped, eps) : reinforcePlusPlusAdvantages(seqReward, eps);
+    const perResponse = (): tf.Tensor2D => {
+      const seqReward = klInLoss ? scores : (tf.sub(scores, tf.mul(o.klCoef, sequenceKl(kl, mask))) as tf.Tensor1D);
+      const grouped = tf.reshape(seqReward, [B / k, k]) as tf.Tensor2D;
+      const a = method === "rloo" ? rlooAdvantages(grouped) : grpoAdvantages(grouped, eps, o.scaleRewards ?? "group");
+      return tf.mul(tf.reshape(a, [B, 1]), mask) as tf.Tensor2D;
+    };
     return {
       // per-token view of the same reward, for the notebooks' plots: score at the last token, -beta kl_t where the reward holds it
       rewards: shapedRewards(kl, scores, mask, klInLoss ? 0 : o.klCoef),
-      advantages: tf.mul(tf.reshape(a, [B, 1]), mask) as tf.Tensor2D,
+      advantages: method === "reinforce_pp" ? reinforcePlusPlusTokenAdvantages(scores, kl, mask, o.klCoef, eps) : perResponse(),
       returns: tf.zerosLike(mask) as tf.Tensor2D,
     };
   });
@@ -279,7 +295,7 @@ export function bufferStats(b: RolloutBuffer, klCoef: number): Record<string, nu
 }
 
 /** The update's knobs (config ppo). */
-export type UpdateConfig = Pick<PpoConfig, "epochs" | "minibatches" | "clip_eps" | "value_clip" | "vf_coef" | "ent_coef" | "grad_clip" | "early_stop_kl" | "dropout" | "temperature">;
+export type UpdateConfig = Pick<PpoConfig, "epochs" | "minibatches" | "clip_eps" | "value_clip" | "vf_coef" | "ent_coef" | "grad_clip" | "early_stop_kl" | "dropout" | "temperature" | "loss_type" | "max_new_tokens">;
 
 /** Averages over the minibatch steps taken (TRL's *_avg), plus how many steps and epochs ran. */
 export interface UpdateStats {
@@ -352,13 +368,13 @@ export function ppoUpdate(ac: ActorCritic, buf: RolloutBuffer, opt: AdamW, c: Up
       const lossFn = (): tf.Scalar => {
         const pv = policyAndValues(ac, mb.tokens, c.temperature, c.dropout);
         const mask = mb.tokens.mask;
-        const pg = ppoPolicyLoss(pv.logprobs, mb.logprobs, mb.advantages, mask, c.clip_eps);
+        const pg = ppoPolicyLoss(pv.logprobs, mb.logprobs, mb.advantages, mask, c.clip_eps, { lossType: c.loss_type, maxLen: c.max_new_tokens });
         // critic-free: no value loss at all; its metrics are NaN (not measured), not 0 (which would read as a perfect fit)
         const vf = buf.valued ? valueLoss(pv.values, mb.values, mb.returns, mask, c.value_clip) : { loss: tf.scalar(NaN), clipfrac: tf.scalar(NaN) };
         const ent = maskedEntropy(pv.logits, mask);
         let loss: tf.Tensor = buf.valued ? tf.add(pg.loss, tf.mul(c.vf_coef, vf.loss)) : tf.clone(pg.loss); // a copy: pg.loss is kept for the metrics below, the loss is disposed by trainStep
-        // GRPO: beta * the per-token KL to the reference, averaged over real tokens like the clipped term (Shao et al. 2024, eq. 3)
-        if (buf.klLoss) loss = tf.add(loss, tf.mul(buf.klLoss.coef, maskedMean(klPerToken(pv.logprobs, mb.refLogprobs, buf.klLoss.estimator), mask)));
+        // GRPO: beta * the per-token KL to the reference, averaged over tokens like the clipped term (Shao et al. 2024, eq. 3)
+        if (buf.klLoss) loss = tf.add(loss, tf.mul(buf.klLoss.coef, aggregateTokenLoss(klPerToken(pv.logprobs, mb.refLogprobs, buf.klLoss.estimator), mask, c.loss_type, c.max_new_tokens)));
         if (c.ent_coef > 0) loss = tf.sub(loss, tf.mul(c.ent_coef, ent));
         const ratio = tf.exp(tf.sub(pv.logprobs, mb.logprobs));
         // variableGrads disposes everything made here except the loss: keep what we read afterwards.

@@ -14,6 +14,7 @@
 // pass never visits their comparisons. Inside variableGrads, tf.keep() the diagnostics you want to read afterwards:
 // variableGrads disposes every tensor made in its function except the returned loss.
 import * as tf from "@tensorflow/tfjs";
+import type { LossType } from "../core/config";
 
 function assertSameShape(fn: string, named: [string, tf.Tensor][]): void {
   const [n0, t0] = named[0];
@@ -33,6 +34,31 @@ function zeroPadding<T extends tf.Tensor>(x: T, mask: tf.Tensor): T {
 export function maskedMean(x: tf.Tensor, mask: tf.Tensor): tf.Scalar {
   assertSameShape("maskedMean", [["x", x], ["mask", mask]]);
   return tf.tidy(() => tf.div(tf.sum(tf.mul(zeroPadding(x, mask), mask)), tf.sum(mask)) as tf.Scalar);
+}
+
+/**
+ * One loss from per-token terms x [B,T] (config ppo.loss_type, TRL's names), padding ignored (even NaN there):
+ *   dapo     sum(x * mask) / sum(mask)                       every real token of the batch weighs the same (Yu et al.
+ *                                                            2025, DAPO; TRL's PPO): maskedMean itself
+ *   grpo     mean_b [ sum_t(x * mask)_b / sum_t(mask)_b ]    each response weighs the same, its tokens share it (Shao
+ *                                                            et al. 2024, eq. 3): a long response's tokens count less
+ *   dr_grpo  sum(x * mask) / (B * maxLen)                    a constant divisor (Liu et al. 2025, Dr. GRPO): no length
+ *                                                            weighting at all; maxLen = ppo.max_new_tokens
+ * A row with no real token counts as length 1 in grpo (TRL's clamp), so it adds 0 and no NaN.
+ */
+export function aggregateTokenLoss(x: tf.Tensor, mask: tf.Tensor, lossType: LossType, maxLen: number): tf.Scalar {
+  assertSameShape("aggregateTokenLoss", [["x", x], ["mask", mask]]);
+  if (lossType === "dapo") return maskedMean(x, mask); // the very same op as before the key existed: PPO's numbers unchanged
+  if (x.rank !== 2) throw new Error(`aggregateTokenLoss: ${lossType} needs [responses, tokens] (rank 2), got shape [${x.shape}]`);
+  return tf.tidy(() => {
+    const sums = tf.sum(tf.mul(zeroPadding(x, mask), mask), 1); // [B]
+    if (lossType === "grpo") return tf.mean(tf.div(sums, tf.maximum(tf.sum(mask, 1), 1))) as tf.Scalar;
+    if (lossType === "dr_grpo") {
+      if (!(Number.isInteger(maxLen) && maxLen >= 1)) throw new Error(`aggregateTokenLoss: dr_grpo needs maxLen (ppo.max_new_tokens) >= 1, got ${maxLen}`);
+      return tf.div(tf.sum(sums), x.shape[0] * maxLen) as tf.Scalar;
+    }
+    throw new Error(`aggregateTokenLoss: unknown loss type "${lossType}"; expected grpo | dapo | dr_grpo`);
+  });
 }
 
 /**
@@ -73,6 +99,8 @@ export function whiten<T extends tf.Tensor>(x: T, mask: tf.Tensor, shiftMean = t
  *           = maskedMean( -min(ratio * A, clip(ratio) * A) )
  * d loss / d logp_t is -A_t * ratio_t / N where the unclipped term is the max, and 0 where the clipped one is
  * strictly larger (ratio outside [1 - eps, 1 + eps] on the side the advantage pushes it).
+ * `aggregate` (config ppo.loss_type and ppo.max_new_tokens) replaces the maskedMean of the loss by
+ * aggregateTokenLoss's grpo or dr_grpo; left out, or dapo, it is the maskedMean above. The diagnostics stay token means.
  *
  * clipfrac: the fraction of real tokens where the clipped term was strictly larger, i.e. where clipping zeroed the
  *   token's gradient (TRL's pg_clipfrac: pg_losses2 > pg_losses). A ratio outside the range on the harmless side
@@ -87,6 +115,7 @@ export function ppoPolicyLoss(
   advantages: tf.Tensor2D,
   mask: tf.Tensor2D,
   clipEps: number,
+  aggregate: { lossType: LossType; maxLen: number } = { lossType: "dapo", maxLen: 0 },
 ): { loss: tf.Scalar; clipfrac: tf.Scalar; approxKl: tf.Scalar } {
   assertSameShape("ppoPolicyLoss", [["logprobs", logprobs], ["oldLogprobs", oldLogprobs], ["advantages", advantages], ["mask", mask]]);
   return tf.tidy(() => {
@@ -95,7 +124,7 @@ export function ppoPolicyLoss(
     const adv = zeroPadding(advantages, mask);
     const pgLosses = tf.mul(tf.neg(adv), ratio); // -A * ratio
     const pgLossesClipped = tf.mul(tf.neg(adv), tf.clipByValue(ratio, 1 - clipEps, 1 + clipEps));
-    const loss = maskedMean(tf.maximum(pgLosses, pgLossesClipped), mask);
+    const loss = aggregateTokenLoss(tf.maximum(pgLosses, pgLossesClipped), mask, aggregate.lossType, aggregate.maxLen);
     const clipfrac = maskedMean(tf.cast(tf.greater(pgLossesClipped, pgLosses), "float32"), mask);
     const approxKl = maskedMean(tf.mul(0.5, tf.square(logRatio)), mask);
     return { loss, clipfrac, approxKl };

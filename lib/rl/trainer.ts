@@ -10,7 +10,8 @@
 //         (critic-free, ppo.advantage rloo | grpo | reinforce_pp: a sequence reward per response --> one advantage per
 //          response from the other responses' rewards, on all its tokens; ppo.group_size samples per prompt)
 //     --> epochs x minibatches of the clipped update (lib/rl/ppo-update.ts)
-//     --> one metrics row with TRL's names, the KL controller updated with the batch's KL
+//     --> one metrics row with TRL's names (critic-free runs add the groups' reward spread), the KL controller
+//         updated with the batch's KL
 // Every ppo.eval_every iterations, and once for the SFT model before training, the held-out evaluation.
 
 import * as tf from "@tensorflow/tfjs";
@@ -26,6 +27,7 @@ import type { Tokenizer } from "../lm/tokenizer";
 import { RewardFns } from "../reward/reward-fns";
 import { mean } from "../core/stats";
 import { distinctN } from "./evaluate";
+import { rewardGroupStats } from "./advantages";
 
 /**
  * The columns of one iteration's metrics row, in the order metrics.csv shows them. TRL's names (the metrics its
@@ -41,6 +43,19 @@ export const PPO_METRICS = [
   "policy/grad_norm_avg", "policy/update_steps", "policy/early_stopped",
   "time/rollout", "time/score", "time/update", "time/iteration",
 ] as const;
+
+/**
+ * Two more columns for critic-free runs (ppo.advantage other than gae), TRL GRPOTrainer's names: reward_std, the mean
+ * over the rollout's prompt groups of the std of their scores (what GRPO divides by: its KL term's effective weight
+ * is beta times it), and frac_reward_zero_std, the share of groups whose scores are all equal (advantage 0 under
+ * GRPO: nothing learnt from them). Both NaN at ppo.group_size 1. PPO's columns stay PPO_METRICS.
+ */
+export const CRITIC_FREE_METRICS = ["reward_std", "frac_reward_zero_std"] as const;
+
+/** The columns of a run's metrics row: PPO_METRICS, and CRITIC_FREE_METRICS after them for critic-free runs. */
+export function ppoMetricNames(advantage: PpoConfig["advantage"]): readonly string[] {
+  return usesCritic(advantage) ? PPO_METRICS : [...PPO_METRICS, ...CRITIC_FREE_METRICS];
+}
 
 export interface TrainerSetup {
   ppo: PpoConfig;
@@ -135,6 +150,7 @@ export class PpoTrainer {
         advantage: ppo.advantage,
         groupSize: ppo.group_size,
         advantageEps: ppo.advantage_eps,
+        scaleRewards: ppo.scale_rewards,
         lossEstimator: ppo.kl.loss_estimator,
       });
     } catch (e) {
@@ -157,6 +173,8 @@ export class PpoTrainer {
         ...objective,
         "objective/scores_raw": mean(rawScores), // the reward model's own score: the proxy reward
         "objective/gold": mean(gold), // the gold score of the same rollouts (never seen by the policy)
+        // the post-processed scores the estimator baselines, before any KL (GRPO's R)
+        ...(usesCritic(ppo.advantage) ? {} : rewardGroupStats(buf.scores.dataSync(), ppo.group_size)),
         ...upd,
         "val/num_eos_tokens": rollout.eos.filter(Boolean).length,
         response_length: mean(rollout.lengths),
@@ -168,7 +186,7 @@ export class PpoTrainer {
         "time/update": (t3 - t2) / 1000,
         "time/iteration": (t3 - t0) / 1000,
       };
-      row = Object.fromEntries(PPO_METRICS.map((k) => [k, unordered[k]]));
+      row = Object.fromEntries(ppoMetricNames(ppo.advantage).map((k) => [k, unordered[k]]));
     } finally {
       disposeBuffer(buf);
       disposeRollout(rollout);

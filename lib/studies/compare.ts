@@ -4,18 +4,21 @@
 // study's gold-vs-sqrt(KL) frontier, with best-of-n and the PPO KL sweep as the reference lines.
 //
 //   PPO          the course's loop: critic + GAE (ppo.advantage: gae)
-//   GRPO         group-normalised advantages, the KL as a loss term (Shao et al. 2024)
+//   GRPO         group-normalised advantages, the KL as a loss term, each response's token mean (Shao et al. 2024)
+//   Dr. GRPO     GRPO without the group std and with a constant loss divisor (Liu et al. 2025)
 //   RLOO         leave-one-out baseline, the KL in the reward (Ahmadian et al. 2024)
-//   REINFORCE++  batch-normalised advantages, the KL in the reward (Hu 2025)
+//   REINFORCE++  per-token return with the KL in the reward, whitened over the batch (Hu 2025)
 //   DPO          offline, on the reward model's own preference pairs, no reward model at training time (Rafailov et al. 2023)
 //
 // The RL methods share ppo.* except the keys of `compare` (and the study's size: iterations, evaluation); the
 // headline methods (PPO, GRPO, RLOO) run once per compare.seeds. `npm run pipeline -- --stage compare` runs it; each
-// finished run is kept while its checkpoint's config matches. Outputs: <runs>/compare/.
+// finished run is kept while its checkpoint's config matches. An RL run's points are read from its own log
+// (metrics.csv), which --resume restores and continues; DPO has no resumable checkpoint and restarts, seeded, to the
+// same points. Outputs: <runs>/compare/.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { readCheckpointConfig } from "../train/checkpoint";
-import { type AdvantageKind, type Config, hashedRm, repoPath, stableStringify, withOverrides } from "../core/config";
+import { type AdvantageKind, type Config, hashedRm, type LossType, type ScaleRewards, repoPath, stableStringify, withOverrides } from "../core/config";
 import { trainDpo } from "../beyond/dpo";
 import { atomicWrite, readSummary, writeSummary } from "../core/metrics";
 import { checkpointMismatch } from "../pipeline/stage";
@@ -24,11 +27,11 @@ import { type EvalResult } from "../rl/evaluate";
 import { rewardModelFns } from "../reward/reward-fns";
 import { trainPpo } from "../pipeline/ppo";
 import { ensureSft } from "../pipeline/stages";
-import { evalPoint, type FrontierPoint, sweepConfig } from "./study";
+import { evalPoint, type FrontierPoint, pointsFromPpoLog, sweepConfig } from "./study";
 import { standardError } from "../core/stats";
 import { consoleLog } from "../core/progress";
 
-export type CompareMethod = "ppo" | "grpo" | "rloo" | "reinforce_pp" | "dpo";
+export type CompareMethod = "ppo" | "grpo" | "dr_grpo" | "rloo" | "reinforce_pp" | "dpo";
 
 /** One finished run of the comparison. */
 export interface MethodRun {
@@ -53,13 +56,34 @@ export interface CompareResult {
   seconds_total: number;
 }
 
-const ADVANTAGE: Record<Exclude<CompareMethod, "dpo">, AdvantageKind> = { ppo: "gae", grpo: "grpo", rloo: "rloo", reinforce_pp: "reinforce_pp" };
+/** The RL arms in run order: the headline methods once per compare.seeds, the others at its first seed only. */
+export const RL_ARMS: { method: Exclude<CompareMethod, "dpo">; everySeed: boolean }[] = [
+  { method: "ppo", everySeed: true }, { method: "grpo", everySeed: true }, { method: "rloo", everySeed: true },
+  { method: "reinforce_pp", everySeed: false }, { method: "dr_grpo", everySeed: false },
+];
 
-/** The config of one RL run: the study's PPO run at compare.kl_coef, with the method's estimator, group and seed. */
+const ADVANTAGE: Record<Exclude<CompareMethod, "dpo">, AdvantageKind> = { ppo: "gae", grpo: "grpo", dr_grpo: "grpo", rloo: "rloo", reinforce_pp: "reinforce_pp" };
+
+/**
+ * Each RL method's loss aggregation and reward scale (ppo.loss_type, ppo.scale_rewards). GRPO as Shao et al. 2024
+ * (eq. 3: each response's token mean, the group's std); Dr. GRPO as Liu et al. 2025 (a constant divisor, no std).
+ * The others keep the config's loss_type (dapo: PPO's one token mean) and the scale GRPO alone reads.
+ */
+const LOSS: Record<Exclude<CompareMethod, "dpo">, { loss_type?: LossType; scale_rewards: ScaleRewards }> = {
+  ppo: { scale_rewards: "group" },
+  grpo: { loss_type: "grpo", scale_rewards: "group" },
+  dr_grpo: { loss_type: "dr_grpo", scale_rewards: "none" },
+  rloo: { scale_rewards: "group" },
+  reinforce_pp: { scale_rewards: "group" },
+};
+
+/** The config of one RL run: the study's PPO run at compare.kl_coef, with the method's estimator, loss, group and seed. */
 export function methodConfig(cfg: Config, method: Exclude<CompareMethod, "dpo">, seed: number): Config {
   const base = sweepConfig(cfg, "course", cfg.compare.kl_coef);
   const k = method === "ppo" ? 1 : cfg.compare.group_size;
-  const v = withOverrides(base, [`ppo.advantage=${ADVANTAGE[method]}`, `ppo.group_size=${k}`, `ppo.seed=${seed}`]);
+  const l = LOSS[method];
+  const v = withOverrides(base, [`ppo.advantage=${ADVANTAGE[method]}`, `ppo.group_size=${k}`, `ppo.seed=${seed}`,
+    `ppo.scale_rewards=${l.scale_rewards}`, ...(l.loss_type ? [`ppo.loss_type=${l.loss_type}`] : [])]);
   return { ...v, paths: runPaths(cfg, `${method}-s${seed}`) };
 }
 
@@ -100,9 +124,9 @@ function dpoCheckpointMatches(v: Config): boolean {
 function studyRun(cfg: Config): MethodRun | undefined {
   const v = sweepConfig(cfg, "course", cfg.compare.kl_coef);
   const dir = path.join(repoPath(v.paths.runs), "ppo");
-  const f = path.join(dir, "frontier.json"), s = readSummary(dir) as { seconds?: number } | undefined;
-  if (!fs.existsSync(f) || !s || checkpointMismatch(v, "ppo") !== "") return undefined;
-  const points = (JSON.parse(fs.readFileSync(f, "utf8")) as FrontierPoint[]).map((p) => ({ ...p, setting: "ppo" }));
+  const s = readSummary(dir) as { seconds?: number } | undefined;
+  if (!fs.existsSync(path.join(dir, "metrics.csv")) || !s || checkpointMismatch(v, "ppo") !== "") return undefined;
+  const points = pointsFromPpoLog(dir, "ppo", "course", "ppo");
   return { method: "ppo", setting: `seed ${cfg.seed}`, seed: cfg.seed, points, seconds: s.seconds ?? NaN, samples: v.ppo.iterations * v.ppo.rollout_batch };
 }
 
@@ -127,8 +151,8 @@ export async function runCompare(cfg: Config, opts: CompareOptions = {}): Promis
   const runs: MethodRun[] = [];
   try {
     const plan: [Exclude<CompareMethod, "dpo">, number][] = [];
-    for (const seed of c.seeds) for (const m of ["ppo", "grpo", "rloo"] as const) plan.push([m, seed]);
-    plan.push(["reinforce_pp", c.seeds[0]]);
+    for (const seed of c.seeds) for (const a of RL_ARMS) if (a.everySeed) plan.push([a.method, seed]);
+    for (const a of RL_ARMS) if (!a.everySeed) plan.push([a.method, c.seeds[0]]);
     for (const [method, seed] of plan) {
       const v = methodConfig(cfg, method, seed);
       const own = keptRun(v, method);
@@ -139,12 +163,10 @@ export async function runCompare(cfg: Config, opts: CompareOptions = {}): Promis
         continue;
       }
       log(`compare: ${method} (ppo.advantage ${v.ppo.advantage}, group ${v.ppo.group_size}), seed ${seed}, ${v.ppo.iterations} iterations`);
-      const points: FrontierPoint[] = [];
-      const run = await trainPpo(v, { sft: sft.model, rm: rm.model, tok: sft.tokenizer, rmTokenizer: rm.tokenizer }, {
-        log,
-        onEval: (it, e) => points.push(evalPoint("ppo", "course", method, it, e)),
-      });
+      const run = await trainPpo(v, { sft: sft.model, rm: rm.model, tok: sft.tokenizer, rmTokenizer: rm.tokenizer }, { log });
       run.model.dispose();
+      // from the log, not onEval: a resumed run reports only the evaluations after its restore
+      const points = pointsFromPpoLog(path.join(repoPath(v.paths.runs), "ppo"), "ppo", "course", method);
       const r: MethodRun = { method, setting: `seed ${seed}`, seed, points, seconds: run.summary!.seconds, samples: v.ppo.iterations * v.ppo.rollout_batch };
       saveRun(v, r);
       runs.push(r);
@@ -159,6 +181,7 @@ export async function runCompare(cfg: Config, opts: CompareOptions = {}): Promis
       }
       if (!rm.data) throw new Error(`compare: DPO needs the reward model's pairs (${path.join(cfg.paths.runs, "rm", "pairs.csv")}); retrain the reward model: npm run pipeline -- --stage rm`);
       log(`compare: DPO beta ${beta}, ${v.dpo.max_steps ?? "all"} steps x ${v.dpo.batch_size} pairs`);
+      // DPO keeps no resumable checkpoint: an interrupted run starts over here, so onEval sees every evaluation
       const points: FrontierPoint[] = [];
       const run = await trainDpo(v, { sft: sft.model, tok: sft.tokenizer, data: rm.data, reward: rewardModelFns(rm.model) }, {
         log,
@@ -185,7 +208,8 @@ export async function runCompare(cfg: Config, opts: CompareOptions = {}): Promis
 /** The runs this config asks for, by name. */
 function runNames(cfg: Config): string[] {
   const c = cfg.compare;
-  return [...c.seeds.flatMap((seed) => ["ppo", "grpo", "rloo"].map((m) => `${m}-s${seed}`)), `reinforce_pp-s${c.seeds[0]}`, ...c.dpo_betas.map((b) => `dpo-b${b}`)];
+  const arms = (every: boolean, seed: number) => RL_ARMS.filter((a) => a.everySeed === every).map((a) => `${a.method}-s${seed}`);
+  return [...c.seeds.flatMap((seed) => arms(true, seed)), ...arms(false, c.seeds[0]), ...c.dpo_betas.map((b) => `dpo-b${b}`)];
 }
 
 /** The saved comparison of this config's runs directory (undefined when none, or made with another config). */

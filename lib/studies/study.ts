@@ -3,20 +3,24 @@
 //
 //   reward models  the course's (the SFT trunk, policy tokenizer) and an own one: smaller, its own tokenizer
 //                  (rm.base: own, lib/reward/text-reward.ts), trained on the same preference pairs
-//   best-of-n      from the SFT policy, n in study.bon_n; KL = log n - (n - 1)/n exactly (lib/beyond/gao.ts)
+//   best-of-n      from the SFT policy, n in study.bon_n (n = 1 always: the baseline of its gain), placed at the upper
+//                  bound KL <= log n - (n - 1)/n, reached only when no two of the n completions repeat (lib/beyond/gao.ts)
 //   PPO sweep      the course's PPO at each study.kl_coefs (own_rm_kl_coefs for the own RM), held-out evaluations
 //                  every study.eval_every iterations
 //
 // Every point is measured on the same study.eval_prompts held-out prompts: gold, proxy (the raw score of the RM that
-// method optimised), KL from SFT, d = sqrt(KL), length, distinct-2. Gao et al.'s laws are fitted to the gold gain.
+// method optimised), KL from SFT, d = sqrt(KL), length, distinct-2. Gao et al.'s laws are fitted to the gold gain:
+// best-of-n's over its own n = 1 draws (the same samples), PPO's over the SFT evaluation of its runs.
 // `npm run pipeline -- --stage study` runs it; each finished PPO run is kept, so a rerun (or --resume after a crash)
-// trains only what is missing. Outputs: <runs>/study/frontier.csv, summary.json, samples.json.
+// trains only what is missing. A run's points are read from its own log (metrics.csv), which a resumed run restores
+// and continues, so an interrupted run keeps its earlier evaluations. Outputs: <runs>/study/frontier.csv,
+// summary.json, samples.json.
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { bestOfN } from "../beyond/best-of-n";
 import { type Config, hashedPpo, repoPath, stableStringify, withOverrides } from "../core/config";
-import { fitGao, type GaoFit } from "../beyond/gao";
+import { fitGao, type GaoFit, gaoPeak } from "../beyond/gao";
 import { atomicWrite, MetricsLog, readSummary, writeSummary } from "../core/metrics";
 import type { GPT } from "../lm/model";
 import { checkpointMismatch } from "../pipeline/stage";
@@ -101,13 +105,17 @@ export function sweepConfig(cfg: Config, rm: string, coef: number): Config {
   return { ...c, paths: { checkpoints: path.join(cfg.paths.checkpoints, "study", name), runs: path.join(cfg.paths.runs, "study", name) } };
 }
 
+// How the study computes its summary from its runs: a saved study of another version is recomputed (its kept PPO
+// runs are reused). 2: best-of-n's fit measured from its own n = 1 draws, points read from each run's log.
+const STUDY_VERSION = 2;
+
 /**
  * What the study's results depend on: the seed and the sections of every stage it trains or loads (the own RM's keys
  * included) and its own; not dpo or compare. The ppo section as its checkpoints hash it (hashedPpo).
  */
 export function studyHash(cfg: Config): string {
   const { seed, checkpoint_every, tokenizer, model, pretrain, sft, rm, ppo, study } = cfg;
-  const picked = { seed, checkpoint_every, tokenizer, model, pretrain, sft, rm, ppo: hashedPpo(ppo), study };
+  const picked = { version: STUDY_VERSION, seed, checkpoint_every, tokenizer, model, pretrain, sft, rm, ppo: hashedPpo(ppo), study };
   return crypto.createHash("sha256").update(stableStringify(picked)).digest("hex").slice(0, 16);
 }
 
@@ -119,25 +127,58 @@ export function evalPoint(method: FrontierPoint["method"], rm: string, setting: 
   return { method, rm, setting, step, kl: e.kl, d: Math.sqrt(Math.max(e.kl, 0)), gold: e.gold, gold_se: standardError(e.golds), proxy: e.proxy, length: e.length, distinct2: e.distinct2 };
 }
 
-/** The PPO points of a finished run, read back from its metrics.csv (step 0 is the SFT model). */
-function pointsFromCsv(file: string, rm: string, setting: string): FrontierPoint[] {
-  const log = MetricsLog.readCsv(file, "ppo");
+/**
+ * A PPO run's points, read from its log (<runs>/ppo/metrics.csv, the eval rows; step 0 is the SFT model). The log, not
+ * trainPpo's onEval, because a resumed run calls onEval only for the evaluations after its restore.
+ */
+export function pointsFromPpoLog(runDir: string, method: FrontierPoint["method"], rm: string, setting: string): FrontierPoint[] {
+  const log = MetricsLog.readCsv(path.join(runDir, "metrics.csv"), "ppo");
+  const legacy = legacyStandardErrors(runDir);
   return log.rows().filter((r) => typeof r["eval/gold"] === "number").map((r) => {
     const kl = r["eval/kl"] as number;
-    return { method: "ppo", rm, setting, step: r.step, kl, d: Math.sqrt(Math.max(kl, 0)), gold: r["eval/gold"] as number, gold_se: (r["eval/gold_se"] as number) ?? 0,
+    const se = typeof r["eval/gold_se"] === "number" ? r["eval/gold_se"] : (legacy.get(r.step) ?? NaN);
+    return { method, rm, setting, step: r.step, kl, d: Math.sqrt(Math.max(kl, 0)), gold: r["eval/gold"] as number, gold_se: se,
       proxy: r["eval/proxy"] as number, length: r["eval/response_length"] as number, distinct2: r["eval/distinct2"] as number };
   });
 }
 
-/** Fits Gao et al.'s law of the method to the gold gain over SFT of these points (undefined with too few). */
-export function fitPoints(points: FrontierPoint[], form: "bon" | "rl", goldSft: number): GaoFit | undefined {
+/** Runs logged before metrics.csv held eval/gold_se kept their standard errors in frontier.json, by step. */
+function legacyStandardErrors(runDir: string): Map<number, number> {
+  const f = path.join(runDir, "frontier.json");
+  if (!fs.existsSync(f)) return new Map();
+  return new Map((JSON.parse(fs.readFileSync(f, "utf8")) as FrontierPoint[]).map((p) => [p.step, p.gold_se]));
+}
+
+/**
+ * The point a method's gold gain is measured from: best-of-n's own n = 1 draws (the same samples its picks come
+ * from), PPO's SFT evaluation (step 0 of its runs). Undefined when the study holds none.
+ */
+export function frontierBaseline(points: FrontierPoint[], rm: string, method: "bon" | "ppo"): FrontierPoint | undefined {
+  return method === "bon" ? points.find((p) => p.method === "bon" && p.rm === rm && p.step === 1) : points.find((p) => p.method === "sft" && p.rm === rm);
+}
+
+/** Fits Gao et al.'s law of the method to the gold gain of these points over goldBase (frontierBaseline); undefined with too few. */
+export function fitPoints(points: FrontierPoint[], form: "bon" | "rl", goldBase: number): GaoFit | undefined {
   const ps = points.filter((p) => p.d > 0);
   if (ps.length < 2) return undefined;
   try {
-    return fitGao(form, ps.map((p) => p.d), ps.map((p) => p.gold - goldSft));
+    return fitGao(form, ps.map((p) => p.d), ps.map((p) => p.gold - goldBase));
   } catch {
     return undefined;
   }
+}
+
+/** Gao et al.'s laws per reward model and method ("course/bon", "course/ppo"), each fitted to the gain over its frontierBaseline. */
+export function studyFits(points: FrontierPoint[], rms: string[]): Record<string, GaoFit> {
+  const fits: Record<string, GaoFit> = {};
+  for (const rm of rms) {
+    for (const method of ["bon", "ppo"] as const) {
+      const base = frontierBaseline(points, rm, method);
+      const fit = base && fitPoints(points.filter((p) => p.method === method && p.rm === rm), method === "bon" ? "bon" : "rl", base.gold);
+      if (fit) fits[`${rm}/${method}`] = fit;
+    }
+  }
+  return fits;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -203,13 +244,14 @@ export async function runStudy(cfg: Config, opts: StudyOptions = {}): Promise<St
 
       // best-of-n on the held-out prompts, drawn with the same seed for every reward model
       const tb = performance.now();
-      const bon = bestOfN(sft.model, sft.tokenizer, prompts, reward, { ns: s.bon_n, maxNewTokens: cfg.ppo.max_new_tokens, temperature: cfg.ppo.temperature,
+      const ns = s.bon_n.includes(1) ? s.bon_n : [1, ...s.bon_n]; // n = 1 is the baseline of best-of-n's gain
+      const bon = bestOfN(sft.model, sft.tokenizer, prompts, reward, { ns, maxNewTokens: cfg.ppo.max_new_tokens, temperature: cfg.ppo.temperature,
         seed: new Rng(cfg.seed).fork("study-bon").seed });
       for (const b of bon) {
         points.push({ method: "bon", rm: m.name, setting: "best-of-n", step: b.n, kl: b.kl, d: b.d, gold: b.gold, gold_se: standardError(b.golds), proxy: b.proxy, length: b.length, distinct2: b.distinct2 });
       }
       bonSeconds += (performance.now() - tb) / 1000;
-      log(`study: best-of-n with the ${m.name} reward model, n = ${s.bon_n.join(", ")}: gold ${bon.map((b) => b.gold.toFixed(3)).join(", ")} (${((performance.now() - tb) / 1000).toFixed(0)} s)`);
+      log(`study: best-of-n with the ${m.name} reward model, n = ${ns.join(", ")}: gold ${bon.map((b) => b.gold.toFixed(3)).join(", ")} (${((performance.now() - tb) / 1000).toFixed(0)} s)`);
 
       // the PPO sweep
       for (const coef of m.coefs) {
@@ -217,33 +259,22 @@ export async function runStudy(cfg: Config, opts: StudyOptions = {}): Promise<St
         const setting = `kl=${coef}`;
         const runDir = path.join(repoPath(v.paths.runs), "ppo");
         const samplesFile = path.join(runDir, "samples.json");
-        let ps: FrontierPoint[], rows: StudySample[], seconds: number;
+        let rows: StudySample[], seconds: number;
         if (checkpointMismatch(v, "ppo") === "" && fs.existsSync(samplesFile) && readSummary(runDir)) {
-          ps = pointsFromCsv(path.join(runDir, "metrics.csv"), m.name, setting);
           rows = JSON.parse(fs.readFileSync(samplesFile, "utf8")) as StudySample[];
           seconds = (readSummary(runDir) as { seconds: number }).seconds;
           log(`study: ${m.name} ${setting}: kept the finished run in ${path.relative(repoPath("."), runDir)}`);
         } else {
           log(`study: PPO with the ${m.name} reward model, ppo.kl.coef = ${coef}, ${s.iterations} iterations`);
-          ps = [];
-          let sftEval: EvalResult | undefined, last: EvalResult | undefined;
-          const run = await trainPpo(v, { sft: sft.model, rm: m.stage.model, tok: sft.tokenizer, rmTokenizer: m.stage.tokenizer }, {
-            log,
-            onEval: (it, e) => {
-              if (it === 0) sftEval = e;
-              last = e;
-              ps.push(evalPoint("ppo", m.name, setting, it, e));
-            },
-          });
+          const run = await trainPpo(v, { sft: sft.model, rm: m.stage.model, tok: sft.tokenizer, rmTokenizer: m.stage.tokenizer }, { log });
           run.model.dispose();
           seconds = run.summary!.seconds;
-          rows = prompts.slice(0, 12).map((prompt, i) => ({ prompt, sft: sftEval!.completions[i], policy: last!.completions[i], gold_sft: sftEval!.golds[i], gold_policy: last!.golds[i] }));
+          // the SFT evaluation is rerun on resume and the last evaluation always follows the restore: both are this call's
+          const first = run.sftEval!, last = run.policyEval!;
+          rows = prompts.slice(0, 12).map((prompt, i) => ({ prompt, sft: first.completions[i], policy: last.completions[i], gold_sft: first.golds[i], gold_policy: last.golds[i] }));
           atomicWrite(samplesFile, JSON.stringify(rows, null, 1) + "\n");
-          // the per-evaluation standard errors, which metrics.csv does not hold
-          atomicWrite(path.join(runDir, "frontier.json"), JSON.stringify(ps) + "\n");
         }
-        const seFile = path.join(runDir, "frontier.json");
-        if (fs.existsSync(seFile)) ps = JSON.parse(fs.readFileSync(seFile, "utf8")) as FrontierPoint[];
+        const ps = pointsFromPpoLog(runDir, "ppo", m.name, setting);
         if (ps.length && ps[0].step === 0 && points.every((p) => !(p.method === "sft" && p.rm === m.name))) points.push({ ...ps[0], method: "sft", setting: "SFT" });
         const trained = ps.filter((p) => p.step > 0);
         points.push(...trained);
@@ -254,15 +285,7 @@ export async function runStudy(cfg: Config, opts: StudyOptions = {}): Promise<St
       }
     }
 
-    // fits of the gold gain over SFT, per reward model and method
-    const fits: Record<string, GaoFit> = {};
-    for (const m of models) {
-      const goldSft = points.find((p) => p.method === "sft" && p.rm === m.name)?.gold ?? points.find((p) => p.method === "bon" && p.rm === m.name && p.step === 1)!.gold;
-      const bonFit = fitPoints(points.filter((p) => p.method === "bon" && p.rm === m.name), "bon", goldSft);
-      const rlFit = fitPoints(points.filter((p) => p.method === "ppo" && p.rm === m.name), "rl", goldSft);
-      if (bonFit) fits[`${m.name}/bon`] = bonFit;
-      if (rlFit) fits[`${m.name}/ppo`] = rlFit;
-    }
+    const fits = studyFits(points, models.map((m) => m.name));
     // the study's own models: the reward models it trained (not the course's) and the own model's pretrained trunk
     const stageSeconds = (dir: string) => (readSummary(path.join(repoPath(dir))) as { seconds?: number } | undefined)?.seconds ?? 0;
     const own = ownRmConfig(cfg), few = fewPairsRmConfig(cfg);
@@ -291,7 +314,7 @@ function countParams(m: GPT): number {
 // ---------------------------------------------------------------------------------------------------------------
 // Reading it
 
-/** A text table of the study: per run, SFT -> peak -> final gold with d, and the fits with R^2 and d*. */
+/** A text table of the study: per run, SFT -> peak -> final gold with d, and the fits with R^2 and d* ("none" when the fit has no peak at d > 0). */
 export function studyTable(r: StudyResult): string {
   const lines = ["reward model  run          peak gold (d, step)     final gold +- se (d)    final proxy  seconds"];
   for (const x of r.runs) {
@@ -304,7 +327,8 @@ export function studyTable(r: StudyResult): string {
     }
   }
   for (const [k, f] of Object.entries(r.fits)) {
-    lines.push(`fit ${k.padEnd(11)} gain(d) = d (${f.alpha.toFixed(3)} - ${f.beta.toFixed(3)} ${f.form === "bon" ? "d" : "log d"}),  R^2 ${f.r2.toFixed(3)},  peak at d* = ${Number.isFinite(f.dPeak) ? f.dPeak.toFixed(2) : "none (no peak)"}`);
+    const peak = gaoPeak(f);
+    lines.push(`fit ${k.padEnd(11)} gain(d) = d (${f.alpha.toFixed(3)} - ${f.beta.toFixed(3)} ${f.form === "bon" ? "d" : "log d"}),  R^2 ${f.r2.toFixed(3)},  peak at d* = ${peak === undefined ? "none" : peak.toFixed(2)}`);
   }
   for (const [k, m] of Object.entries(r.reward_models)) {
     lines.push(`reward model ${k}: ${m.params} parameters, ${m.tokenizer} tokenizer, held-out accuracy ${m.heldout_accuracy.toFixed(3)} (labeller ceiling ${m.labeller_ceiling.toFixed(3)})`);

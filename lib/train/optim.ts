@@ -203,6 +203,11 @@ export interface TrainStepOptions {
  * lossFn builds the loss from the variables (tf.variableGrads records it); it may read outer tensors, which it must
  * not dispose. Returns the loss and the gradient norm before clipping (both numbers, for the metrics row).
  */
+/** The factor global-norm clipping multiplies every gradient entry by: min(1, clip / ||g||); clip <= 0 or Infinity = off. */
+export function gradClipScale(norm: number, clip: number): number {
+  return clip > 0 && Number.isFinite(clip) && norm > clip ? clip / (norm + 1e-6) : 1;
+}
+
 export function trainStep(vars: tf.Variable[], lossFn: () => tf.Scalar, opt: AdamW, o: TrainStepOptions): { loss: number; gradNorm: number } {
   const { value, grads } = tf.variableGrads(lossFn, vars);
   const loss = value.dataSync()[0];
@@ -214,7 +219,7 @@ export function trainStep(vars: tf.Variable[], lossFn: () => tf.Scalar, opt: Ada
   // Refuse to step on a non-finite loss or gradient: one NaN update would poison every weight.
   const bad = !Number.isFinite(loss) || !Number.isFinite(norm);
   if (!bad) {
-    const scale = o.gradClip > 0 && Number.isFinite(o.gradClip) && norm > o.gradClip ? o.gradClip / (norm + 1e-6) : 1;
+    const scale = gradClipScale(norm, o.gradClip);
     const missing = opt.vars.some((x) => !grads[x.name]);
     if (missing) opt.step(grads, o.lr, scale);
     else {

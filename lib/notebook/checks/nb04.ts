@@ -82,3 +82,38 @@ export function checkResponseMask(yours: ResponseMaskExercise, print?: (line: st
     return "agrees with lib/lm/rollout's masks on 10 random batches: rows ending in EOS, rows that are only EOS, rows cut at T, anything after the first EOS";
   }, print);
 }
+
+/** The learner's EOS forecast: pEos[b][t] = the sampler's probability of EOS at step t of row b, mask [B][T] -> a share. */
+export type EosForecastExercise = (pEos: number[][], mask: number[][]) => number;
+
+/**
+ * The forecast 04.3 asks for: a row can end at step t only while it is running (mask 1 there), and then does so with
+ * probability pEos[t], so P(EOS within T) = E[sum_t mask_t pEos_t] and the mean of that sum over rows estimates the
+ * share. Exact for the draws' own probabilities, whatever was drawn.
+ */
+export function eosShareForecast(pEos: number[][], mask: number[][]): number {
+  return pEos.reduce((s, row, b) => s + row.reduce((r, p, t) => r + (mask[b][t] === 1 ? p : 0), 0), 0) / pEos.length;
+}
+
+/**
+ * 04.3: the forecast on random batches: EOS probabilities large enough that sum_t p_t and 1 - prod_t (1 - p_t) differ,
+ * rows cut at T and rows that ended early, and garbage probabilities at padding (the steps after a row ended).
+ */
+export function checkEosForecast(yours: EosForecastExercise, print?: (line: string) => void): void {
+  check("04.3", "the EOS share forecast from probabilities", () => {
+    const rng = new Rng(403);
+    for (let k = 0; k < 10; k++) {
+      const b = 2 + rng.int(6), t = 3 + rng.int(8);
+      const mask = randomMask(rng, b, t);
+      const pEos = mask.map((row) => row.map((m) => (m === 1 ? 0.4 * rng.next() : 0.5 + 0.5 * rng.next())));
+      const got = yours(pEos.map((r) => r.slice()), mask.map((r) => r.slice()));
+      if (typeof got !== "number" || !Number.isFinite(got)) throw new CheckFailure(`batch ${k}: expected a finite number, got ${got}`);
+      const want = eosShareForecast(pEos, mask);
+      if (Math.abs(got - want) > 1e-6 * Math.max(1, Math.abs(want))) {
+        throw new CheckFailure(`batch ${k} (${b} rows, ${t} steps): yours ${got.toFixed(4)}, expected ${want.toFixed(4)}; ` +
+          `a row's chance to end at step t is its EOS probability there only if it is still running at t`);
+      }
+    }
+    return "agrees with the expected share on 10 random batches (rows that ended early, rows cut at T, garbage after the end)";
+  }, print);
+}

@@ -5,6 +5,7 @@ import * as tf from "@tensorflow/tfjs";
 import { assertClose, check, CheckFailure, randomMask, randomMatrix } from "../exercise";
 import { AdaptiveKLController, klPerToken, shapedRewards, type KLEstimator } from "../../rl/kl";
 import { Rng } from "../../core/rng";
+import { klEstimatorMeans } from "../../rl/toy";
 
 /** The learner's per-token KL estimator: log-probs [B,T] of the sampled tokens under the policy and the reference. */
 export type KlExercise = (logprobs: tf.Tensor2D, refLogprobs: tf.Tensor2D, estimator: KLEstimator) => tf.Tensor2D | number[][];
@@ -81,5 +82,30 @@ export function checkAdaptiveKl(yours: AdaptiveKlExercise, print?: (line: string
         [got], [ctl.value], { atol: 1e-7, rtol: 1e-6, labels: ["value"] });
     }
     return "agrees with lib/rl/kl AdaptiveKLController on 18 updates, with KL/target near 1 and far from it (clipped), above and below the target";
+  }, print);
+}
+
+/** The learner's expectations of k1, k2, k3 under the policy of exercise 05.4, worked out by hand. */
+export type KlMeansExercise = () => { k1: number; k2: number; k3: number };
+
+/** 05.4's categorical: a policy that made the first of two tokens likelier than the reference did. */
+export const EXERCISE_054 = { pi: [0.75, 0.25], ref: [0.5, 0.5] };
+
+/**
+ * 05.4: E_pi[k1], E_pi[k2], E_pi[k3] for EXERCISE_054, within 1e-3 of lib/rl/toy klEstimatorMeans (numbers rounded
+ * to 3 decimals pass). A FAIL says which one is off and in which direction, not the value: the point is to derive it.
+ */
+export function checkKlMeans(yours: KlMeansExercise, print?: (line: string) => void): void {
+  check("05.4", "expected values of k1, k2, k3 by hand", () => {
+    const got = yours();
+    const want = klEstimatorMeans(EXERCISE_054.pi, EXERCISE_054.ref);
+    const off: string[] = [];
+    for (const k of ["k1", "k2", "k3"] as const) {
+      const v = got?.[k];
+      if (typeof v !== "number" || !Number.isFinite(v)) throw new CheckFailure(`E[${k}]: expected a number, got ${v}`);
+      if (Math.abs(v - want[k]) > 1e-3) off.push(`E[${k}] = ${v.toFixed(4)} is ${v > want[k] ? "too high" : "too low"}`);
+    }
+    if (off.length) throw new CheckFailure(`${off.join("; ")} (weight each outcome by the policy's probability; log rho = log pi_ref - log pi)`);
+    return `E[k1] = E[k3] = KL(pi || pi_ref) = ${want.k1.toFixed(4)} nats, E[k2] = ${want.k2.toFixed(4)}: k1 and k3 are unbiased, k2 is not`;
   }, print);
 }

@@ -2,7 +2,7 @@
 // and
 // lib/rl/gae on the same random right-padded batches and says where they differ.
 import * as tf from "@tensorflow/tfjs";
-import { assertClose, check, randomMask, randomMatrix } from "../exercise";
+import { assertClose, check, CheckFailure, randomMask, randomMatrix } from "../exercise";
 import { gae, tdErrors } from "../../rl/gae";
 import { Rng } from "../../core/rng";
 
@@ -70,5 +70,36 @@ export function checkRewardToGo(yours: RewardToGoExercise, print?: (line: string
       assertClose(`reward-to-go (batch ${k}, gamma ${gamma})`, got, want, { atol: 1e-4 });
     }
     return "agrees with lib/rl/gae's returns at lambda = 1 on 12 random right-padded batches, for gamma 1, 0.9 and 0.5, with 0 at padding";
+  }, print);
+}
+
+/** The learner's first-token advantages of exercise 06.4, worked out by hand (gamma = 1). */
+export type FirstAdvantageExercise = () => { lambda1: number; lambda0: number };
+
+/** 06.4's response: five tokens, small KL charges and the score at the end, and a critic that is far from right. */
+export const EXERCISE_064 = { rewards: [-0.03, 0.01, -0.02, -0.04, 0.88], values: [0.6, 0.2, 0.9, 0.5, 0.7] };
+
+/**
+ * 06.4: A_0 at lambda = 1 and at lambda = 0 (gamma = 1) for EXERCISE_064, within 1e-3 of lib/rl/gae. A FAIL says
+ * which one is off and in which direction, not the value.
+ */
+export function checkFirstAdvantage(yours: FirstAdvantageExercise, print?: (line: string) => void): void {
+  check("06.4", "the first token's advantage by hand", () => {
+    const got = yours();
+    const want = tf.tidy(() => {
+      const a = (lambda: number) => {
+        const out = gae(tf.tensor2d([EXERCISE_064.rewards]), tf.tensor2d([EXERCISE_064.values]), tf.ones([1, 5]) as tf.Tensor2D, 1, lambda);
+        return out.advantages.arraySync()[0][0];
+      };
+      return { lambda1: a(1), lambda0: a(0) };
+    });
+    const off: string[] = [];
+    for (const k of ["lambda1", "lambda0"] as const) {
+      const v = got?.[k];
+      if (typeof v !== "number" || !Number.isFinite(v)) throw new CheckFailure(`${k}: expected a number, got ${v}`);
+      if (Math.abs(v - want[k]) > 1e-3) off.push(`A_0 at lambda = ${k === "lambda1" ? 1 : 0}: ${v.toFixed(4)} is ${v > want[k] ? "too high" : "too low"}`);
+    }
+    if (off.length) throw new CheckFailure(`${off.join("; ")} (write delta_t = r_t + V(s_{t+1}) - V(s_t) with V = 0 after the last token, and sum)`);
+    return `A_0 = ${want.lambda1.toFixed(2)} at lambda = 1 (the rewards to go minus V(s_0): the values in between cancel), ${want.lambda0.toFixed(2)} at lambda = 0 (one TD error)`;
   }, print);
 }

@@ -3,9 +3,10 @@
 // lib/rl/ppo on the same random right-padded batches (garbage at padded positions) and says where they differ. The
 // losses are compared by value and by their gradient, since the gradient is what the optimiser uses.
 import * as tf from "@tensorflow/tfjs";
-import { assertClose, check, randomMask, randomMatrix } from "../exercise";
+import { assertClose, check, CheckFailure, randomMask, randomMatrix } from "../exercise";
 import { ppoPolicyLoss, valueLoss, whiten } from "../../rl/ppo";
 import { Rng } from "../../core/rng";
+import { gradClipScale } from "../../train/optim";
 
 /** 07.1: advantages [B, T] and mask [B, T] in, whitened advantages [B, T] out (padded positions are not compared). */
 export type WhitenExercise = (advantages: tf.Tensor2D, mask: tf.Tensor2D) => tf.Tensor2D;
@@ -15,6 +16,9 @@ export type PolicyLossExercise = (logprobs: tf.Tensor2D, oldLogprobs: tf.Tensor2
 
 /** 07.3: the clipped value loss, a scalar. */
 export type ValueLossExercise = (values: tf.Tensor2D, oldValues: tf.Tensor2D, returns: tf.Tensor2D, mask: tf.Tensor2D, clip: number) => tf.Scalar;
+
+/** 07.4: the factor one global-norm clip multiplies the policy's gradient by, from the two parts' norms and the clip. */
+export type ClipFactorExercise = (policyNorm: number, criticNorm: number, maxNorm: number) => number;
 
 /** One random batch: shape, mask, and a matrix maker with garbage at padding. */
 function batch(rng: Rng) {
@@ -91,5 +95,27 @@ export function checkValueLoss(yours: ValueLossExercise, print?: (line: string) 
       assertClose(`d loss / d values (batch ${k}, clip ${clip})`, got.grad, want.grad, { mask: mask.flat(), atol: 1e-5 });
     }
     return "loss and its gradient in the values agree with lib/rl/ppo valueLoss on 10 random right-padded batches (clip 0.1, 0.2, 0.5)";
+  }, print);
+}
+
+/**
+ * 07.4: disjoint parameters, so ||g||^2 = ||g_pi||^2 + ||g_V||^2, and the clip multiplies every entry, the policy's
+ * included, by min(1, c / ||g||) (lib/train/optim gradClipScale, which trainStep applies).
+ */
+export function checkClipFactor(yours: ClipFactorExercise, print?: (line: string) => void): void {
+  check("07.4", "one gradient clip for two networks", () => {
+    const rng = new Rng(704);
+    // below, at and above the clip; one part zero; the critic's part dominant
+    const cases: [number, number, number][] = [[0.3, 0.4, 1], [0.6, 0.8, 1], [3, 4, 1], [2, 0, 1], [0, 2, 1], [0.2, 5, 1], [0.9, 0.9, 1]];
+    for (let k = 0; k < 20; k++) cases.push([3 * rng.next(), rng.bernoulli(0.3) ? 10 * rng.next() : rng.next(), 0.5 + rng.next()]);
+    for (const [gp, gv, c] of cases) {
+      const got = yours(gp, gv, c);
+      if (typeof got !== "number") throw new CheckFailure(`expected a number, got ${typeof got}`);
+      const want = gradClipScale(Math.hypot(gp, gv), c);
+      if (!(Math.abs(got - want) <= 1e-4 * Math.max(1, Math.abs(want)))) {
+        throw new CheckFailure(`||g_pi|| ${gp.toFixed(3)}, ||g_V|| ${gv.toFixed(3)}, clip ${c.toFixed(3)}: yours ${got}, expected ${want.toFixed(6)}`);
+      }
+    }
+    return `agrees with lib/train/optim gradClipScale(sqrt(||g_pi||^2 + ||g_V||^2), clip) on ${cases.length} cases, below and above the clip`;
   }, print);
 }

@@ -6,12 +6,16 @@ import { assertClose, check, CheckFailure } from "../exercise";
 import { postprocessScores, type RewardOptions, type ScoreStats } from "../../reward/postprocess";
 import { distinctN } from "../../rl/evaluate";
 import { Rng } from "../../core/rng";
+import { meanDifference } from "../../core/stats";
 
 /** 08.1: distinct-n of a set of texts. */
 export type DistinctExercise = (texts: string[], n: number) => number;
 
 /** 08.2: the score PPO receives, from the raw reward-model scores (plain arrays; eos[i] is 1 if response i ended). */
 export type PostprocessExercise = (raw: number[], eos: number[], opts: RewardOptions, stats: ScoreStats) => number[];
+
+/** 08.3: mean(b) - mean(a) over two settings' runs, and its standard error (NaN when a setting has a single run). */
+export type DifferenceExercise = (a: number[], b: number[]) => { diff: number; se: number };
 
 const WORDS = ["good", "great", "bad", "the", "food", "was", "is", "not", "very", "service", "slow", "!", "."];
 
@@ -73,5 +77,28 @@ export function checkPostprocess(yours: PostprocessExercise, print?: (line: stri
       assertClose(`scores (batch ${k}, ${JSON.stringify(opts)}, eos ${JSON.stringify(eos)})`, got, want, { labels: ["response"], atol: 1e-5 });
     }
     return "agrees with lib/reward/reward-model postprocessScores on 12 random batches, over 6 settings of ppo.reward";
+  }, print);
+}
+
+/** 08.3: Welch's difference of two means and its standard error; vs lib/core/stats meanDifference. */
+export function checkDifference(yours: DifferenceExercise, print?: (line: string) => void): void {
+  check("08.3", "a difference and its standard error", () => {
+    const rng = new Rng(803);
+    const cases: [number[], number[]][] = [[[0.61, 0.59, 0.63], [0.77, 0.71, 0.81]], [[0.5, 0.52], [0.55, 0.49]], [[0.7], [0.7, 0.72]], [[1, 2, 3, 4, 5], [2]]];
+    for (let k = 0; k < 16; k++) {
+      const draw = () => Array.from({ length: 2 + rng.int(5) }, () => rng.normal(0.5, 0.1 + 0.3 * rng.next()));
+      cases.push([draw(), draw()]);
+    }
+    for (const [a, b] of cases) {
+      const got = yours(a.slice(), b.slice());
+      const want = meanDifference(a, b);
+      if (!got || typeof got.diff !== "number" || typeof got.se !== "number") throw new CheckFailure(`expected { diff, se }, got ${JSON.stringify(got)}`);
+      const close = (x: number, y: number) => (Number.isNaN(y) ? Number.isNaN(x) : Math.abs(x - y) <= 1e-9 + 1e-7 * Math.abs(y));
+      if (!close(got.diff, want.diff) || !close(got.se, want.se)) {
+        throw new CheckFailure(`a = [${a.map((x) => x.toFixed(3))}], b = [${b.map((x) => x.toFixed(3))}]: yours diff ${got.diff}, se ${got.se}; ` +
+          `expected diff ${want.diff.toFixed(6)}, se ${Number.isNaN(want.se) ? "NaN (a single run has no spread)" : want.se.toFixed(6)}`);
+      }
+    }
+    return `agrees with lib/core/stats meanDifference on ${cases.length} pairs of settings, single runs included`;
   }, print);
 }

@@ -19,30 +19,58 @@ const LOOK_AT: Record<BugRun, string> = {
   logprob_temperature: "the first iteration's objective/kl (a policy that has not moved yet) and val/ratio",
   single_pass: "val/ratio_var and policy/clipfrac_avg at every iteration, and policy/update_steps",
   ref_sync_every: "the shape of objective/kl over the iterations",
-  whiten_adds_mean: "loss/policy_avg next to the healthy run's",
-  pad_is_eos: "val/num_eos_tokens and response_length over the iterations",
+  whiten_adds_mean: "loss/policy_avg next to the healthy run's, with val/advantage_std still 1: advantages shifted, not rescaled",
+  pad_is_eos: "objective/scores_raw at iteration 1 against a healthy run with the same seed (the same samples and gold, another proxy score: read one token early), then val/num_eos_tokens",
   dropout_on: "the first iteration's objective/kl and val/ratio_var, with val/ratio itself",
-  kl_estimator: "whether objective/kl can ever dip below 0, and objective/entropy",
+  kl_estimator: "whether objective/kl can ever dip below 0 and how fast it climbs, with loss/policy_avg and val/advantage_std healthy",
   value_head_random: "val/explained_variance and loss/value_avg in the first iterations",
-  unmasked_advantages: "val/advantage_std (whitened advantages should have std 1 over real tokens)",
+  unmasked_advantages: "val/advantage_std (whitened advantages should have std 1 over real tokens), with loss/policy_avg",
 };
 
-/** The seed of exercise 08b.1's draw: fixed, so the answer does not depend on the config in use. */
-const MYSTERY_SEED = 8021;
+/**
+ * The bugs exercise 08b.1 draws from: the quiet ones, with no first-iteration alarm (KL and ratio stay healthy), whose
+ * signatures overlap on the metrics the exercise charts, so that naming one takes several metrics read together.
+ */
+export const MYSTERY_BUGS = ["whiten_adds_mean", "kl_estimator", "pad_is_eos", "unmasked_advantages"] as const satisfies readonly BugRun[];
 
-/** The bug behind exercise 08b.1's unnamed run, drawn by a seeded RNG among the runs of the notebook. */
-export function mysteryBug(): BugRun {
-  return new Rng(MYSTERY_SEED).choice(BUG_RUNS);
+/** The default seed of exercise 08b.1's draw: fixed, so the answer does not depend on the config in use. */
+export const MYSTERY_SEED = 8021;
+
+/** The bug behind exercise 08b.1's unnamed run, drawn by an RNG with this seed among MYSTERY_BUGS. */
+export function mysteryBug(seed = MYSTERY_SEED): BugRun {
+  return new Rng(seed).choice(MYSTERY_BUGS);
 }
 
-/** 08b.1: the learner's answer (a function, so the stub can be notDone()) against the run's true bug. */
-export function checkWhichBug(yours: () => string, truth: BugRun, print?: (line: string) => void): void {
+/** 08b.1: the learner's answer (a function, so the stub can be notDone()) against the run's true bug, shown after it. */
+export function checkWhichBug(yours: () => string, truth: BugRun, print?: (line: string) => void, seed = MYSTERY_SEED): void {
   check("08b.1", "which bug is it?", () => {
     const a = String(yours()).trim();
-    if (a === "healthy") throw new CheckFailure(`it is not healthy: one switch is on. Look again at ${LOOK_AT[truth]}`);
+    const drawn = `the draw (seed ${seed}) was ${truth}, among ${MYSTERY_BUGS.join(", ")}`;
+    if (a === "healthy") throw new CheckFailure(`it is not healthy: one switch is on; ${drawn}: look again at ${LOOK_AT[truth]}`);
     if (!(BUG_RUNS as readonly string[]).includes(a)) throw new CheckFailure(`"${a}" is not one of the runs' names: ${BUG_RUNS.join(", ")}`);
-    if (a !== truth) throw new CheckFailure(`not ${a}: look again at ${LOOK_AT[truth]}`);
-    return `right: ${truth}; its tell-tale sign is in ${LOOK_AT[truth]}`;
+    if (a !== truth) throw new CheckFailure(`not ${a}: ${drawn}; its sign is in ${LOOK_AT[truth]} (another seed draws another mystery)`);
+    return `right: ${drawn}; its sign is in ${LOOK_AT[truth]}`;
+  }, print);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 08b.3: a prediction, graded by a measurement
+
+/**
+ * 08b.3: the learner predicts whether ppo.bugs.value_head_random changes a run with the separate critic (true: it
+ * does); the notebook measures it (two runs, same seed, the switch off and on) and the check grades the prediction.
+ */
+export function checkCriticPrediction(yours: () => boolean, measuredChange: number, print?: (line: string) => void): void {
+  check("08b.3", "does value_head_random act on the separate critic?", () => {
+    const a = yours();
+    if (typeof a !== "boolean") throw new CheckFailure(`expected true (it changes the run) or false (it does not), got ${typeof a}`);
+    const changed = measuredChange > 1e-6;
+    const measured = `the largest difference between the two runs' metrics was ${measuredChange.toExponential(2)}`;
+    if (a !== changed) {
+      throw new CheckFailure(`you predicted it ${a ? "changes" : "does not change"} the run, but ${measured}. ` +
+        "Which network does the switch initialise, and which network gives the values when ppo.critic is separate?");
+    }
+    return `${measured}: ${changed ? "it acts" : "the switch is inert here: it randomises the policy's value head, which only the shared critic reads"}`;
   }, print);
 }
 

@@ -10,6 +10,9 @@ import { Rng } from "../../core/rng";
 export type BestOfNDistExercise = (probs: number[], rewards: number[], n: number) => number[];
 /** 09.2: least-squares alpha, beta of gain(d) = d (alpha - beta d). */
 export type FitBonExercise = (d: number[], gain: number[]) => { alpha: number; beta: number };
+/** 09.4: the gold gain that selecting on the proxy predicts, from paired proxy and gold scores and the proxy gain. */
+export type RegressionalExercise = (proxies: number[], golds: number[], proxyGain: number) => number;
+
 /** 09.3: the d at which a fitted law peaks (Infinity when beta <= 0). */
 export type PeakExercise = (form: GaoForm, alpha: number, beta: number) => number;
 
@@ -72,4 +75,42 @@ function fitGaoPeak(form: GaoForm, alpha: number, beta: number): number {
   const d = [0.5, 1.5];
   const gain = d.map((x) => (form === "bon" ? x * (alpha - beta * x) : x * (alpha - beta * Math.log(x))));
   return fitGao(form, d, gain).dPeak;
+}
+
+/**
+ * The least-squares slope of gold on proxy, cov(s, g) / var(s), times the proxy gain: if E[g | s] is that line (as for
+ * jointly Gaussian scores), any selection made on s alone moves the mean gold by the slope times the mean proxy's move.
+ */
+export function regressionalGoldGain(proxies: number[], golds: number[], proxyGain: number): number {
+  const n = proxies.length;
+  const ms = proxies.reduce((a, b) => a + b, 0) / n, mg = golds.reduce((a, b) => a + b, 0) / n;
+  let cov = 0, vs = 0;
+  for (let i = 0; i < n; i++) {
+    cov += (proxies[i] - ms) * (golds[i] - mg);
+    vs += (proxies[i] - ms) ** 2;
+  }
+  return (cov / vs) * proxyGain;
+}
+
+export function checkRegressional(yours: RegressionalExercise, print?: (line: string) => void): void {
+  check("09.4", "the gold gain selection on the proxy predicts", () => {
+    const rng = new Rng(904);
+    for (let c = 0; c < 15; c++) {
+      // correlated scores on different scales: the proxy in reward-model units, the gold in VADER's [-1, 1]
+      const n = 20 + rng.int(200), rho = -0.2 + 1.1 * rng.next(), sS = 0.5 + 3 * rng.next(), sG = 0.1 + 0.5 * rng.next();
+      const proxies: number[] = [], golds: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const z = rng.normal(), e = rng.normal();
+        proxies.push(1 + sS * z);
+        golds.push(0.2 + sG * (rho * z + Math.sqrt(Math.max(0, 1 - rho * rho)) * e));
+      }
+      const gain = 3 * rng.next() * sS;
+      const got = yours(proxies.slice(), golds.slice(), gain);
+      const want = regressionalGoldGain(proxies, golds, gain);
+      if (typeof got !== "number" || !(Math.abs(got - want) <= 1e-9 + 1e-6 * Math.abs(want))) {
+        throw new CheckFailure(`${n} pairs, proxy gain ${gain.toFixed(3)}: yours ${got}, expected ${want.toFixed(6)}`);
+      }
+    }
+    return "15 sets of correlated scores on different scales, correlations from -0.2 to 0.9";
+  }, print);
 }

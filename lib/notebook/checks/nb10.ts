@@ -2,7 +2,7 @@
 // and the
 // library's on the same random inputs and says where they differ.
 import * as tf from "@tensorflow/tfjs";
-import { grpoAdvantages, rlooAdvantages } from "../../rl/advantages";
+import { grpoAdvantages, rewardGroupStats, rlooAdvantages } from "../../rl/advantages";
 import { dpoLoss } from "../../beyond/dpo";
 import { assertClose, check, CheckFailure } from "../exercise";
 import { Rng } from "../../core/rng";
@@ -11,6 +11,9 @@ import { Rng } from "../../core/rng";
 export type GroupAdvantageExercise = (rewards: number[][]) => number[][];
 /** 10.3: the DPO loss of each pair from sequence log-probs (plain numbers), and its mean. */
 export type DpoExercise = (policyChosen: number[], policyRejected: number[], refChosen: number[], refRejected: number[], beta: number) => number;
+
+/** 10.4: GRPO's effective KL coefficient, in the reward's units, of each group of rewards[prompt][sample]. */
+export type EffectiveKlExercise = (rewards: number[][], beta: number) => number[];
 
 const EPS = 1e-4;
 
@@ -69,5 +72,25 @@ export function checkDpo(yours: DpoExercise, print?: (line: string) => void): vo
       assertClose(`case ${c} (beta ${x.beta}, ${x.pc.length} pairs)`, got, want, { atol: 1e-4, rtol: 1e-4 });
     });
     return `${cases.length} batches, policy == reference and huge margins among them`;
+  }, print);
+}
+
+/**
+ * 10.4: GRPO's loss is (the policy term with advantages (r - mean) / (std + eps)) + beta * KL; multiplied by
+ * (std + eps) it is the policy term in reward units + beta (std + eps) * KL: the KL's price in reward is
+ * beta * (std + eps), std with n - 1 as GRPO divides by it (lib/rl/advantages rewardGroupStats).
+ */
+export function checkEffectiveKl(yours: EffectiveKlExercise, print?: (line: string) => void): void {
+  check("10.4", "GRPO's effective KL coefficient", () => {
+    const rng = new Rng(1004);
+    const cases: { rewards: number[][]; beta: number }[] = [{ rewards: [[1, 2, 3, 4]], beta: 0.05 }, { rewards: [[1.9, 1.9, 1.9, 1.9], [-1, 1, -1, 1]], beta: 0.1 }];
+    for (let c = 0; c < 20; c++) cases.push({ rewards: randomGroups(rng), beta: 0.01 + 0.3 * rng.next() });
+    for (const { rewards, beta } of cases) {
+      const got = yours(rewards.map((row) => row.slice()), beta);
+      const want = rewards.map((row) => beta * (rewardGroupStats(row, row.length).reward_std + EPS));
+      if (!Array.isArray(got) || got.length !== rewards.length) throw new CheckFailure(`expected one coefficient per group (${rewards.length}), got ${JSON.stringify(got)}`);
+      assertClose(`beta ${beta.toFixed(3)}, rewards ${JSON.stringify(rewards.map((row) => row.map((x) => +x.toFixed(2))))}`, got, want, { labels: ["group"], atol: 1e-9, rtol: 1e-6 });
+    }
+    return `${cases.length} sets of groups and coefficients, one of identical rewards (its KL costs beta * eps in reward: almost nothing)`;
   }, print);
 }
