@@ -11,7 +11,7 @@ import { withOverrides } from "../lib/core/config";
 import { GPT } from "../lib/lm/model";
 import { trainPpo } from "../lib/pipeline/ppo";
 import { evalPrompts, trainPrompts } from "../lib/rl/prompts";
-import { RSS_LIMIT_MB, soakVerdict, type SoakSample } from "../tools/soak";
+import { RSS_LIMIT_MB, RSS_WINDOW, inRssWindow, isReport, soakVerdict, type SoakSample } from "../tools/soak";
 import { modelCfg, smoke, tok } from "./tiny-ppo";
 
 let root: string;
@@ -43,6 +43,15 @@ test("soakVerdict: passes on a flat tensor count and RSS growth up to the limit,
   assert.equal(rss.verdict, "leak");
   assert.match(rss.reasons.join(";"), /RSS 400\.0 MB at iteration 100, 450\.5 MB at iteration 200 \(\+50\.5 MB, more than 50 MB\)/);
   assert.throws(() => soakVerdict(samples(1, 1, 1, 1).slice(1)), /no sample at iteration 10/);
+});
+
+test("the RSS is read on the RSS_WINDOW iterations up to each report: every 100th and the last", () => {
+  const n = 250;
+  const its = Array.from({ length: n }, (_, i) => i + 1);
+  assert.deepEqual(its.filter((k) => isReport(k, n)), [100, 200, 250]);
+  const read = its.filter((k) => inRssWindow(k, n));
+  assert.equal(read.length, 3 * RSS_WINDOW);
+  for (const r of [100, 200, 250]) for (let k = r - RSS_WINDOW + 1; k <= r; k++) assert.ok(read.includes(k), `iteration ${k} not read`);
 });
 
 const cli = (...args: string[]) =>

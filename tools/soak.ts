@@ -1,10 +1,12 @@
 // `npm run soak -- [--iterations N]`: a memory soak of the PPO loop. Runs N (default 1,000) PPO iterations of the
-// smoke config (config/smoke.yaml) through trainPpo, the pipeline's PPO stage, with the held-out evaluation, the
-// metrics CSV and the resumable checkpoints it writes every iteration, on the smoke SFT and reward models (loaded from
-// checkpoints/smoke, or trained there first), into runs/soak/ and checkpoints/soak/.
+// smoke config (config/smoke.yaml) through trainPpo, the pipeline's PPO stage, with everything it does each iteration
+// there (held-out evaluation, metrics CSV, a resumable checkpoint every checkpoint_every), on the smoke SFT and reward
+// models (loaded from checkpoints/smoke, or trained there first), into runs/soak/ and checkpoints/soak/.
 // It fails unless tf.memory().numTensors is the same at iteration 10 and at the last one (a tensor that is not
 // disposed in the loop adds at least one per iteration) and the process's RSS grows by at most 50 MB from iteration
-// 100 to the last (native memory, e.g. a backend buffer held outside the tensor count).
+// 100 to the last (native memory, e.g. a backend buffer held outside the tensor count). One RSS reading swings with
+// the room V8 and malloc keep after a collection, more so on a busy machine: a report takes the lowest of its last
+// 10 iterations.
 // stdout: a line every 100 iterations (iteration, numTensors, RSS), then one JSON line with the figures and the
 // verdict; stderr: the backend, progress and the stage's log.
 import { parseArgs } from "node:util";
@@ -20,20 +22,35 @@ export const TENSORS_AT = 10;
 export const RSS_FROM = 100;
 /** Most RSS growth allowed from RSS_FROM to the last iteration, in MB (1 MB = 2^20 bytes). */
 export const RSS_LIMIT_MB = 50;
+/** The RSS of a report is the lowest of this many iterations up to it: a leak raises them all, a passing swing one. */
+export const RSS_WINDOW = 10;
 
 const USAGE = `usage: npm run soak -- [--iterations N]
-  --iterations  PPO iterations to run (default 1000; more than ${RSS_FROM}, as the RSS is compared from iteration 100)
+  --iterations  PPO iterations to run (default 1000; more than ${RSS_FROM}, as the RSS is compared from iteration ${RSS_FROM})
   --help        this text
 Runs PPO on config/smoke.yaml (SFT and reward model from checkpoints/smoke, trained first when missing), writing
 runs/soak/ and checkpoints/soak/. Passes when tf.memory().numTensors is the same at iteration ${TENSORS_AT} and at the last,
-and the process RSS grows by at most ${RSS_LIMIT_MB} MB from iteration ${RSS_FROM} to the last.
-stdout: "iteration I: T tensors, RSS R MB" every 100 iterations, then one JSON line with the figures and the verdict.
+and the process RSS grows by at most ${RSS_LIMIT_MB} MB from iteration ${RSS_FROM} to the last. The RSS of iteration I is the
+lowest read after each of iterations I-${RSS_WINDOW - 1}..I, each after a full garbage collection.
+stdout: "iteration I: T tensors, RSS R MB" every 100 iterations and at the last, then one JSON line with the figures
+and the verdict.
 exit codes: 0 no leak; 1 a leak found (the message names the figures) or the run failed; 2 bad arguments`;
 
 export interface SoakSample {
   iteration: number;
   numTensors: number;
+  /** the lowest RSS of the RSS_WINDOW iterations up to this one, in MB */
   rssMB: number;
+}
+
+/** Whether iteration k reports (every 100th, and the last of n). */
+export function isReport(k: number, n: number): boolean {
+  return k % 100 === 0 || k === n;
+}
+
+/** Whether iteration k's RSS is read: it is one of the RSS_WINDOW iterations up to the next report. */
+export function inRssWindow(k: number, n: number): boolean {
+  return Math.min(Math.ceil(k / 100) * 100, n) - k < RSS_WINDOW;
 }
 
 export interface SoakVerdict {
@@ -44,6 +61,8 @@ export interface SoakVerdict {
   rss_mb_at_end: number;
   rss_growth_mb: number;
   rss_limit_mb: number;
+  /** each RSS figure is the lowest of this many iterations up to it */
+  rss_window: number;
   verdict: "pass" | "leak";
   /** What failed, with its figures; empty on a pass. */
   reasons: string[];
@@ -77,6 +96,7 @@ export function soakVerdict(samples: SoakSample[]): SoakVerdict {
     rss_mb_at_end: r1(last.rssMB),
     rss_growth_mb: r1(growth),
     rss_limit_mb: RSS_LIMIT_MB,
+    rss_window: RSS_WINDOW,
     verdict: reasons.length ? "leak" : "pass",
     reasons,
   };
@@ -114,10 +134,10 @@ function readArgs(argv: string[]): { iterations: number } {
   return { iterations: n };
 }
 
-function sample(iteration: number): SoakSample {
+function rssMB(): number {
   // A full collection first (npm run soak passes --expose-gc), so that garbage not yet collected is not read as a leak.
   (globalThis as { gc?: () => void }).gc?.();
-  return { iteration, numTensors: tf.memory().numTensors, rssMB: process.memoryUsage().rss / 2 ** 20 };
+  return process.memoryUsage().rss / 2 ** 20;
 }
 
 async function main(): Promise<number> {
@@ -133,16 +153,20 @@ async function main(): Promise<number> {
   };
   const sft = await ensureSft(smoke, { log });
   const samples: SoakSample[] = [];
+  let low = Infinity; // the lowest RSS read since the last report
   try {
     const rm = await ensureRewardModel(smoke, { log, sft });
     try {
       const run = await trainPpo(cfg, { sft: sft.model, rm: rm.model, tok: sft.tokenizer, rmTokenizer: rm.tokenizer }, {
         log,
         onIteration: (k) => {
-          if (k !== TENSORS_AT && k % 100 !== 0 && k !== iterations) return;
-          const s = sample(k);
+          if (inRssWindow(k, iterations)) low = Math.min(low, rssMB());
+          if (k === TENSORS_AT) samples.push({ iteration: k, numTensors: tf.memory().numTensors, rssMB: rssMB() });
+          if (!isReport(k, iterations)) return;
+          const s = { iteration: k, numTensors: tf.memory().numTensors, rssMB: low };
           samples.push(s);
-          if (k % 100 === 0 || k === iterations) console.log(`iteration ${k}: ${s.numTensors} tensors, RSS ${s.rssMB.toFixed(1)} MB`);
+          low = Infinity;
+          console.log(`iteration ${k}: ${s.numTensors} tensors, RSS ${s.rssMB.toFixed(1)} MB`);
         },
       });
       run.model.dispose();

@@ -60,7 +60,7 @@ export function frontierFigure(r: StudyResult, which: "gold" | "proxy" = "gold")
   };
 }
 
-const METHOD_COLORS: Record<string, string> = { ppo: "#1f77b4", grpo: "#ff7f0e", rloo: "#2ca02c", reinforce_pp: "#9467bd", dpo: "#d62728" };
+const METHOD_COLORS: Record<string, string> = { ppo: "#1f77b4", grpo: "#ff7f0e", rloo: "#2ca02c", reinforce_pp: "#9467bd", dr_grpo: "#8c564b", dpo: "#d62728" };
 
 /**
  * Every method's held-out evaluations on the study's frontier: gold against d = sqrt(KL), one line per run (seeds

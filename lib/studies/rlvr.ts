@@ -15,6 +15,8 @@
 //                 loss types  GRPO with ppo.loss_type grpo and dr_grpo (Liu et al. 2025): the length of the answers
 //                 digit bonus GRPO on the gameable reward (exact + bonus for the right number of digits); gold = exact
 //                 too easy    GRPO from the longer-trained SFT model; too hard: GRPO on rlvr.hard_digits-digit problems
+//               GRPO, RLOO and REINFORCE run once per rlvr.seeds; the variants (loss types, digit bonus, too easy, too
+//               hard) at the first seed
 //   3. Evaluation held-out problems (never drawn for training), rlvr.eval_samples samples each every rlvr.eval_every
 //               iterations; before and after, rlvr.pass_k_samples each for the unbiased pass@k (lib/rl/pass-at-k.ts).
 // Each finished arm is kept (runs/rlvr/<arm>/result.json, checkpoints/rlvr/<arm>/) while its config hash matches.
@@ -97,6 +99,9 @@ export interface VerifiableEval {
   right_length_rate: number;
   /** tokens per completion, EOS included (TRL's completions/mean_length) */
   mean_length: number;
+  /** standard errors over problems of the parse rate and the mean length */
+  parse_rate_se: number;
+  mean_length_se: number;
   /** share cut at the token budget without EOS (TRL's completions/clipped_ratio) */
   clipped_ratio: number;
   /** pass@k for k = 1, 2, 4, ... n (when asked for) */
@@ -122,6 +127,7 @@ export function evaluateVerifiable(model: GPT, tok: Tokenizer, problems: Additio
   const batch = Math.max(n, Math.floor((o.batch ?? 2048) / n) * n);
   const rng = new Rng(o.seed);
   const correct = new Array<number>(problems.length).fill(0);
+  const parsedOf = new Array<number>(problems.length).fill(0), lengthOf = new Array<number>(problems.length).fill(0);
   let parsed = 0, rightLength = 0, length = 0, clipped = 0;
   const examples: VerifiableEval["examples"] = [];
   for (let s = 0; s < rows.length; s += batch) {
@@ -134,9 +140,13 @@ export function evaluateVerifiable(model: GPT, tok: Tokenizer, problems: Additio
         const ok = exactMatchReward(prompt, c, eos);
         correct[Math.floor(i / n)] += ok;
         const a = parseCompletion(c, eos);
-        if (a !== null) parsed++;
+        if (a !== null) {
+          parsed++;
+          parsedOf[Math.floor(i / n)]++;
+        }
         if (a !== null && a.length === problemAnswer(p).length) rightLength++;
         length += r.lengths[j];
+        lengthOf[Math.floor(i / n)] += r.lengths[j];
         if (!eos) clipped++;
         if (i % n === 0 && examples.length < 8) examples.push({ prompt, completion: c, eos, reward: ok });
       });
@@ -150,6 +160,7 @@ export function evaluateVerifiable(model: GPT, tok: Tokenizer, problems: Additio
     problems: problems.length, n, correct,
     pass1: mean(perProblem), pass1_se: standardError(perProblem),
     parse_rate: parsed / N, right_length_rate: rightLength / N, mean_length: length / N, clipped_ratio: clipped / N,
+    parse_rate_se: standardError(parsedOf.map((x) => x / n)), mean_length_se: standardError(lengthOf.map((x) => x / n)),
     ...(o.passAtK ? { pass_at_k: passAtKGrid(n).map((k) => ({ k, ...meanPassAtK(correct, n, k) })) } : {}),
     examples,
   };
@@ -349,11 +360,14 @@ export const RLVR_METHOD_LABELS: Record<RlvrMethod, string> = {
   too_hard: "GRPO, too hard (more digits)",
 };
 
-/** The arms of this config: the main methods once per rlvr.seeds, the too-easy and too-hard runs at the first seed. */
+/** The methods run once per rlvr.seeds; the variants of GRPO run at the first seed (their error bars: over problems). */
+export const RLVR_MAIN_METHODS: readonly RlvrMethod[] = ["grpo", "rloo", "reinforce"];
+export const RLVR_VARIANTS: readonly RlvrMethod[] = ["grpo_loss_grpo", "grpo_loss_dr_grpo", "digit_bonus", "too_easy", "too_hard"];
+
+/** The arms of this config: the main methods once per rlvr.seeds, then the variants at the first seed. */
 export function rlvrArms(cfg: Config): RlvrArm[] {
   const r = cfg.rlvr;
   const arms: RlvrArm[] = [];
-  const main: RlvrMethod[] = ["grpo", "rloo", "reinforce", "grpo_loss_grpo", "grpo_loss_dr_grpo", "digit_bonus"];
   const make = (method: RlvrMethod, seed: number): RlvrArm => {
     const m = METHODS[method];
     const reinforce = method === "reinforce";
@@ -373,8 +387,8 @@ export function rlvrArms(cfg: Config): RlvrArm[] {
       ],
     };
   };
-  for (const seed of r.seeds) for (const m of main) arms.push(make(m, seed));
-  arms.push(make("too_easy", r.seeds[0]), make("too_hard", r.seeds[0]));
+  for (const seed of r.seeds) for (const m of RLVR_MAIN_METHODS) arms.push(make(m, seed));
+  for (const m of RLVR_VARIANTS) arms.push(make(m, r.seeds[0]));
   return arms;
 }
 
@@ -400,6 +414,9 @@ export interface RlvrRow {
   kl: number;
   /** exact-match reward of the same samples (equal to reward unless the reward is gameable) */
   exact: number;
+  /** share of groups whose every sample is exact, and whose none is (the two kinds of zero-spread group) */
+  frac_all_correct: number;
+  frac_none_correct: number;
   parse_rate: number;
   right_length_rate: number;
 }
@@ -448,6 +465,17 @@ export function groupRewardStats(rewards: number[], k: number): { reward_std: nu
   return { reward_std: mean(stds), frac_reward_zero_std: zero / stds.length };
 }
 
+/** The share of groups of k consecutive exact rewards that are all 1, and that are all 0. */
+function allOrNone(exact: number[], k: number): { frac_all_correct: number; frac_none_correct: number } {
+  let all = 0, none = 0, groups = 0;
+  for (let g = 0; g + k <= exact.length; g += k, groups++) {
+    const c = exact.slice(g, g + k).reduce((a, b) => a + b, 0);
+    if (c === k) all++;
+    if (c === 0) none++;
+  }
+  return { frac_all_correct: all / groups, frac_none_correct: none / groups };
+}
+
 function evalPoint(step: number, samples: number, e: VerifiableEval): RlvrEvalPoint {
   return { step, samples, pass1: e.pass1, pass1_se: e.pass1_se, parse_rate: e.parse_rate, right_length_rate: e.right_length_rate, mean_length: e.mean_length, clipped_ratio: e.clipped_ratio };
 }
@@ -478,7 +506,7 @@ export async function runRlvrArm(cfg: Config, arm: RlvrArm, start: GPT, tok: Tok
         reward: mean(last.rewards), ...groupRewardStats(last.rewards, p.group_size),
         entropy: row["policy/entropy_avg"], clip_ratio: row["policy/clipfrac_avg"],
         "completions/mean_length": row.response_length, "completions/clipped_ratio": 1 - row["val/num_eos_tokens"] / p.rollout_batch,
-        kl: row["objective/kl"], exact: mean(last.exact), parse_rate: mean(last.parsed.map(Number)), right_length_rate: mean(last.rightLength.map(Number)),
+        kl: row["objective/kl"], exact: mean(last.exact), ...allOrNone(last.exact, p.group_size), parse_rate: mean(last.parsed.map(Number)), right_length_rate: mean(last.rightLength.map(Number)),
       });
       if (k % evalEvery === 0 && k < p.iterations) evals.push(evalPoint(k, k * p.rollout_batch, evaluateVerifiable(ac.policy, tok, test, r.eval_samples, evalOptions(cfg))));
       bar.tick();
