@@ -194,10 +194,13 @@ export interface RlvrSftSummary {
   hash: string;
 }
 
+/** The layout of the saved summaries and results: raised when they gain a field, so older ones are remade. */
+const RLVR_FORMAT = 2;
+
 /** What SFT and its evaluation depend on: the top-level seed and the rlvr keys that are not about RL. */
 export function rlvrSftHash(cfg: Config): string {
   const r = cfg.rlvr;
-  const keys = { seed: cfg.seed, digits: r.digits, hard_digits: r.hard_digits, sft_examples: r.sft_examples, heldout_problems: r.heldout_problems,
+  const keys = { format: RLVR_FORMAT, seed: cfg.seed, digits: r.digits, hard_digits: r.hard_digits, sft_examples: r.sft_examples, heldout_problems: r.heldout_problems,
     val_problems: r.val_problems, max_new_tokens: r.max_new_tokens, model: r.model, sft: r.sft, temperature: r.temperature,
     eval_samples: r.eval_samples, pass_k_samples: r.pass_k_samples };
   return crypto.createHash("sha256").update(stableStringify(keys)).digest("hex").slice(0, 16);
