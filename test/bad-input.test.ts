@@ -91,7 +91,7 @@ describe("configs: the error names the file, the line, the key and what is allow
     assert.match(unknown.stderr, /Unknown option '--stages'/);
     const stage = run("--stage", "rlhf");
     assert.equal(stage.status, 2);
-    assert.match(stage.stderr, /--stage "rlhf" is not a stage; choose one of pretrain, sft, rm, ppo, study, compare, all/);
+    assert.match(stage.stderr, /--stage "rlhf" is not a stage; choose one of pretrain, sft, rm, ppo, study, compare, rlvr, all/);
     const help = run("--help");
     assert.equal(help.status, 0);
     assert.match(help.stdout, /exit codes: 0 done; 1 a stage failed .*\n.*2 bad arguments, an invalid config, or bad input/);
