@@ -9,7 +9,6 @@
 //
 //   trainPretrain(cfg, callbacks)   trains from scratch, saves checkpoints/pretrain and runs/pretrain
 //   ensurePretrained(cfg, callbacks) loads that checkpoint when its config hash matches cfg, else trains
-import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { Config } from "../core/config";
 import { makePretrainSampler } from "../lm/data";
@@ -17,11 +16,10 @@ import { GPT } from "../lm/model";
 import { crossEntropy } from "../lm/model-kernels";
 import { AdamW, lrAt, trainStep } from "../train/optim";
 import { Rng } from "../core/rng";
-import { saveCheckpoint } from "../train/checkpoint";
-import { MetricsLog, runDir, writeSummary } from "../core/metrics";
+import { MetricsLog } from "../core/metrics";
 import { progress, consoleLog } from "../core/progress";
 import { StageResume } from "../train/resume";
-import { StageCallbacks, StageResult, stageRecord, checkpointDir } from "./stage";
+import { StageCallbacks, StageResult, saveStage } from "./stage";
 import { preparePretrainData, batchToTensors, unigramLoss, evalLoss, modelConfigFor } from "../lm/pretrain-data";
 
 export interface PretrainSummary {
@@ -128,11 +126,7 @@ export async function trainPretrain(cfg: Config, cb: StageCallbacks = {}): Promi
     chars_per_token_reviews: data.charsPerTokenReviews,
     chars_per_token_corpus: data.charsPerTokenCorpus,
   };
-  const dir = checkpointDir(cfg, "pretrain");
-  await saveCheckpoint(dir, { model, tokenizer, config: stageRecord(cfg, "pretrain"), extra: { summary } });
-  const rd = runDir(cfg, "pretrain");
-  metrics.toCsv(path.join(rd, "metrics.csv"));
-  writeSummary(rd, summary); // after the checkpoint it describes
+  const dir = await saveStage(cfg, "pretrain", { model, tokenizer, summary, metrics });
   resume.clear();
   log(`pretrain done in ${seconds.toFixed(0)} s: val_loss ${valLoss.toFixed(3)} vs unigram ${unigram.toFixed(3)}; saved ${dir}`);
   return { model, tokenizer, summary, metrics, trained: true, checkpointDir: dir };

@@ -2,17 +2,15 @@
 // pipeline loads), fine-tunes it on demonstrations with the prompt-masked loss of lib/train/sft.ts, measures the
 // held-out loss before and after, how the model writes (fluency, bits per character) and saves checkpoints/sft with
 // runs/sft (metrics.csv, summary.json).
-import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { Config, InputError, configSource } from "../core/config";
 import { REVIEWS_FILE, loadReviews } from "../lm/data";
 import { AdamW, lrAt, trainStep } from "../train/optim";
 import { Rng } from "../core/rng";
-import { saveCheckpoint } from "../train/checkpoint";
-import { MetricsLog, runDir, writeSummary } from "../core/metrics";
+import { MetricsLog } from "../core/metrics";
 import { progress, consoleLog } from "../core/progress";
 import { StageResume } from "../train/resume";
-import { StageCallbacks, StageResult, checkpointDir, stageRecord } from "./stage";
+import { StageCallbacks, StageResult, saveStage } from "./stage";
 import { bitsPerChar, completionStats, fluency, sftFluency } from "../lm/fluency";
 import { sftBatch, sftLoss, sftEvalLoss, lengthGroupedBatches, prepareSftData, tooFewExamples } from "../train/sft";
 
@@ -133,11 +131,7 @@ export async function trainSft(cfg: Config, base: StageResult<unknown>, cb: Stag
     heldout_bpc: bpc.bpc,
     heldout_bpc_sentences: bpc.sentences,
   };
-  const dir = checkpointDir(cfg, "sft");
-  await saveCheckpoint(dir, { model, tokenizer, config: stageRecord(cfg, "sft"), extra: { summary } });
-  const rd = runDir(cfg, "sft");
-  metrics.toCsv(path.join(rd, "metrics.csv"));
-  writeSummary(rd, summary); // after the checkpoint it describes
+  const dir = await saveStage(cfg, "sft", { model, tokenizer, summary, metrics });
   resume.clear();
   log(`sft done in ${summary.seconds.toFixed(0)} s: held-out loss ${valBefore.toFixed(3)} -> ${valLoss.toFixed(3)}; ` +
     `EOS within ${maxNew} tokens on ${(stats.eos_rate * 100).toFixed(0)}% of held-out prompts; saved ${dir}`);

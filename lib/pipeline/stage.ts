@@ -6,8 +6,8 @@ import * as fs from "node:fs";
 import { Config, STAGE_SECTIONS, Stage, configSource, repoPath, stageConfigHash } from "../core/config";
 import { GPT } from "../lm/model";
 import { Tokenizer } from "../lm/tokenizer";
-import { checkpointExists, loadCheckpoint, readCheckpointConfig } from "../train/checkpoint";
-import { MetricsLog } from "../core/metrics";
+import { checkpointExists, loadCheckpoint, readCheckpointConfig, saveCheckpoint } from "../train/checkpoint";
+import { MetricsLog, runDir, writeSummary } from "../core/metrics";
 import type { StepCallback } from "../core/progress";
 
 export interface StageCallbacks {
@@ -74,4 +74,17 @@ export function loadStage<S>(cfg: Config, stage: Stage): StageResult<S> {
   const csv = path.join(repoPath(cfg.paths.runs), stage, "metrics.csv");
   const metrics = fs.existsSync(csv) ? MetricsLog.readCsv(csv, stage) : undefined;
   return { model, tokenizer, summary: extra?.summary as S, metrics, trained: false, checkpointDir: dir };
+}
+
+/**
+ * A trained stage's outputs, in the order that keeps them consistent: the checkpoint (atomic), then
+ * runs/<stage>/metrics.csv, then summary.json, which describes the checkpoint and so is written after it.
+ */
+export async function saveStage<S extends Record<string, unknown>>(cfg: Config, stage: Stage, out: { model: GPT; tokenizer: Tokenizer; summary: S; metrics: MetricsLog }): Promise<string> {
+  const dir = checkpointDir(cfg, stage);
+  await saveCheckpoint(dir, { model: out.model, tokenizer: out.tokenizer, config: stageRecord(cfg, stage), extra: { summary: out.summary } });
+  const rd = runDir(cfg, stage);
+  out.metrics.toCsv(path.join(rd, "metrics.csv"));
+  writeSummary(rd, out.summary);
+  return dir;
 }
