@@ -66,19 +66,21 @@ describe("data files", () => {
     assert.throws(() => parseReviews(good + '\n{"id":"x-2","text":"Bad.","label":2,"source":"yelp","split":"train"}\n', "r.jsonl"), /^InputError: r\.jsonl:2: malformed review/);
   });
 
-  it("corpus: ASCII, 261 documents (123 addresses + 138 Moby Dick parts); splitCorpus holds out every 20th", () => {
+  it("corpus: ASCII, 261 documents (123 addresses + 138 Moby Dick parts); splitCorpus holds out every 20th and reserves every 10th", () => {
     const text = loadCorpus();
     assert.ok(/^[\x20-\x7e\n]*$/.test(text), "non-ASCII byte in corpus.txt");
     const docs = text.split("\n\n");
     assert.equal(docs.length, 261);
     assert.ok(docs[0].startsWith("To the Senate and House of Representatives: At the outgoing of the old"));
     assert.ok(text.includes("\nCall me Ishmael. Some years ago--never mind how long precisely--"));
-    const { train, val } = splitCorpus(text);
+    const { train, val, reserved } = splitCorpus(text);
     assert.equal(val.split("\n\n").length, 13); // documents 19, 39, ..., 259
-    assert.equal(train.split("\n\n").length, 248);
-    // 261 documents joined by 260 "\n\n" plus a final "\n"; the parts have 247 + 12 separators and a final "\n" each.
-    assert.equal(train.length + val.length, text.length - 1);
+    assert.equal(reserved.split("\n\n").length, 26); // documents 4, 14, ..., 254
+    assert.equal(train.split("\n\n").length, 222);
+    // 261 documents joined by 260 "\n\n" plus a final "\n"; the parts have 221 + 12 + 25 separators and a final "\n" each.
+    assert.equal(train.length + val.length + reserved.length, text.length - 2);
     assert.ok(val.startsWith(docs[19]) && !train.includes(docs[19]));
+    assert.ok(reserved.startsWith(docs[4]) && !train.includes(docs[4]) && !val.includes(docs[4]));
   });
 
   it("MANIFEST.json matches the files, and npm run data -- --check regenerates them byte-identically", () => {

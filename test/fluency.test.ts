@@ -7,7 +7,8 @@ import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { initBackend } from "../lib/core/backend";
 import * as tf from "@tensorflow/tfjs";
-import { bitsPerChar, fluency, newPrompts, singleTokenShare, trainingVocabulary, wordsOf } from "../lib/lm/fluency";
+import { bitsPerChar, corpusVocabulary, fluency, heldoutBpcTexts, newPrompts, singleTokenShare, trainingVocabulary, windowedSequences, wordsOf } from "../lib/lm/fluency";
+import { loadReviews } from "../lib/lm/data";
 import { GPT } from "../lib/lm/model";
 import { sftFluency } from "../lib/lm/fluency";
 import { Tokenizer, trainTokenizer } from "../lib/lm/tokenizer";
@@ -51,15 +52,40 @@ describe("fluency", () => {
     const wte = m.trainableVariables().find((v) => v.name.endsWith("/wte"))!;
     wte.assign(tf.zerosLike(wte));
     const texts = ["the food was good.", "good food", "x".repeat(40), "the food was good, the food was good, the food was good"];
-    const r = bitsPerChar(m, tok, texts, 30, 2); // batches of 2: padding in the first batch
-    assert.equal(r.sentences, 2, "the 40-character text is over maxChars");
-    assert.equal(r.skipped, 0);
-    const predicted = tok.encode(texts[0]).length + 1 + tok.encode(texts[1]).length + 1; // each token and EOS, after BOS
-    assert.ok(Math.abs(r.bpc - (predicted * Math.log2(tok.vocabSize)) / (texts[0].length + texts[1].length)) < 1e-4, `bpc ${r.bpc}`);
-    const long = bitsPerChar(m, tok, ["zq".repeat(20)], 100);
-    assert.deepEqual([long.sentences, long.skipped], [0, 1], "40 unmerged bytes do not fit a context of 16: left out and counted");
-    assert.ok(Number.isNaN(long.bpc));
+    const r = bitsPerChar(m, tok, texts, 2); // batches of 2: padding in the first batch
+    assert.equal(r.sentences, 4, "every text is scored");
+    const predicted = texts.reduce((n, t) => n + tok.encode(t).length + 1, 0); // each token and EOS, after BOS
+    const chars = texts.reduce((n, t) => n + t.length, 0);
+    assert.ok(r.windowed >= 2, "the 40-byte text and the long sentence do not fit a context of 16");
+    assert.ok(Math.abs(r.bpc - (predicted * Math.log2(tok.vocabSize)) / chars) < 1e-4, `bpc ${r.bpc}: windows score each token once`);
     m.dispose();
+  });
+  it("windowedSequences scores every token once, each with at least half a context before it", () => {
+    const ids = Array.from({ length: 37 }, (_, i) => i);
+    for (const C of [2, 5, 8, 16, 37, 64]) {
+      const parts = windowedSequences(ids, C);
+      const scored = parts.flatMap((p) => p.responseIds);
+      assert.deepEqual(scored, ids.slice(1), `context ${C}: tokens 1..36 once, in order`);
+      for (const p of parts) {
+        assert.ok(p.promptIds.length + p.responseIds.length <= C, `context ${C}: a piece fits`);
+        assert.ok(p.promptIds.length >= Math.min(Math.floor(C / 2), 1), "something to condition on");
+        const first = ids.indexOf(p.responseIds[0]);
+        assert.deepEqual(p.promptIds, ids.slice(first - p.promptIds.length, first), "the prompt is the text right before");
+      }
+    }
+    assert.equal(windowedSequences(ids, 64).length, 1);
+  });
+  it("the frozen evaluation files: 292 held-out sentences, none from training; the word list as made from the training text", () => {
+    const texts = heldoutBpcTexts();
+    assert.equal(texts.length, 292);
+    const train = new Set(loadReviews("train").map((r) => r.text));
+    assert.ok(texts.every((t) => !train.has(t)));
+    // the list was frozen from the corpus and the training reviews; text added to data/ later must not extend it
+    const frozen = trainingVocabulary(), now = corpusVocabulary();
+    let inFrozenOnly = 0;
+    for (const w of frozen) if (!now.has(w)) inFrozenOnly++;
+    assert.equal(inFrozenOnly, 0, "every frozen word still occurs in the data it was made from");
+    assert.equal(frozen.size, 29824);
   });
   it("singleTokenShare counts the words a tokenizer keeps whole", () => {
     const char = new Tokenizer("char", []);

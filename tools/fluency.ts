@@ -8,7 +8,7 @@
 // a unit a bigger vocabulary cannot game).
 // Without --set it trains the course's own recipe again (the reference row). Exit codes: 0 done, 1 failed, 2 bad input.
 import {
-  withOverrides, type Config, loadReviews, bitsPerChar, newPrompts, singleTokenShare, trainPretrain, generate, sftFluency, trainSft,
+  withOverrides, type Config, bitsPerChar, heldoutBpcTexts, newPrompts, singleTokenShare, trainPretrain, generate, sftFluency, trainSft,
 } from "../lib";
 import { runVariantCli } from "./variant-cli";
 
@@ -28,7 +28,7 @@ async function runVariant(base: Config, name: string, overrides: string[], log: 
   const cfg = withOverrides(base, [
     `paths.checkpoints=${base.paths.checkpoints}/variants/${name}`, `paths.runs=${base.paths.runs}/variants/${name}`, ...overrides,
   ]);
-  const heldOut = loadReviews("val").map((r) => r.text);
+  const heldOut = heldoutBpcTexts();
   const pre = await trainPretrain(cfg, { log });
   const preBpc = bitsPerChar(pre.model, pre.tokenizer, heldOut);
   const sft = await trainSft(cfg, pre, { log });

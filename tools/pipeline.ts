@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { parseArgs as utilParseArgs } from "node:util";
 import {
   type Config, ConfigError, InputError, StageError, defaultConfigPath, describeConfig, ensurePretrained,
-  ensureRewardModel, ensureSft, formatBackendReport, initBackend, loadConfig, progressLine, readSummary, repoRoot, runCompare,
+  ensureRewardModel, ensureSft, formatBackendReport, initBackend, loadConfig, withOverrides, progressLine, readSummary, repoRoot, runCompare,
   runDir, runPpo, runRlvr, runStudy, setProgress, setResume,
 } from "../lib";
 
@@ -38,7 +38,7 @@ const STAGES: StageDef[] = [
   { name: "rlvr", inAll: false, fn: "runRlvr", run: runRlvr }, // RL with verifiable rewards on addition, its own model (notebook 11)
 ];
 
-const USAGE = `usage: npm run pipeline -- [--stage <${STAGES.map((s) => s.name).join("|")}|all>] [--config <file>] [--resume]
+const USAGE = `usage: npm run pipeline -- [--stage <${STAGES.map((s) => s.name).join("|")}|all>] [--config <file>] [--set <key=value> ...] [--resume]
   --stage   the stage to run; earlier stages are loaded from their checkpoints or trained first. Default: all
             (pretrain, sft, rm, ppo).
             study: the over-optimisation study of notebook 09 (best-of-n, a PPO KL sweep, three reward models); it
@@ -47,6 +47,8 @@ const USAGE = `usage: npm run pipeline -- [--stage <${STAGES.map((s) => s.name).
             rlvr: RL with verifiable rewards (notebook 11): its own small GPT, SFT on worked additions, then GRPO,
             RLOO and REINFORCE against an exact checker; keeps finished runs
   --config  a YAML config (default: $RLHF_CONFIG, else config/course.yaml); config/smoke.yaml runs in seconds
+  --set     change one config key for this run, as YAML (repeatable), e.g. --set model.d_model=192
+            --set paths.runs=runs/d192: what a variant of a config is, without a copy of the file
   --resume  continue each stage that trains from its resumable checkpoint (<checkpoints>/resume/<stage>/, saved
             every checkpoint_every steps) instead of step 0; without one it starts from step 0 and says so
   --help    this text
@@ -57,8 +59,8 @@ exit codes: 0 done; 1 a stage failed (the message names the stage, the step and 
 
 class UsageError extends Error {}
 
-function parseArgs(argv: string[]): { stage: string; config: string; resume: boolean } {
-  let values: { stage?: string; config?: string; resume?: boolean; help?: boolean };
+function parseArgs(argv: string[]): { stage: string; config: string; resume: boolean; set: string[] } {
+  let values: { stage?: string; config?: string; resume?: boolean; help?: boolean; set?: string[] };
   try {
     ({ values } = utilParseArgs({
       args: argv,
@@ -66,6 +68,7 @@ function parseArgs(argv: string[]): { stage: string; config: string; resume: boo
         stage: { type: "string", default: "all" },
         config: { type: "string", default: "" },
         resume: { type: "boolean", default: false },
+        set: { type: "string", multiple: true, default: [] },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -80,7 +83,7 @@ function parseArgs(argv: string[]): { stage: string; config: string; resume: boo
   }
   const names = [...STAGES.map((s) => s.name), "all"];
   if (!names.includes(values.stage!)) throw new UsageError(`--stage "${values.stage}" is not a stage; choose one of ${names.join(", ")}`);
-  return { stage: values.stage!, config: values.config!, resume: values.resume! };
+  return { stage: values.stage!, config: values.config!, resume: values.resume!, set: values.set! };
 }
 
 /**
@@ -104,7 +107,7 @@ async function main(): Promise<void> {
   if (!fs.existsSync(configFile)) throw new UsageError(`config file not found: ${configFile}`);
 
   // 1. The whole config, before anything else.
-  const cfg = loadConfig(configFile);
+  const cfg = args.set.length ? withOverrides(loadConfig(configFile), args.set) : loadConfig(configFile);
   process.env.RLHF_CONFIG = configFile; // anything that loads the default config sees the same file
 
   // 2. The stages: the one asked for (it trains what it needs before it), or all in order.

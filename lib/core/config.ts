@@ -113,12 +113,16 @@ export const SCHEMA = section({
     dropout: num("[0, 1)"),
   }),
   pretrain: section({
+    base: oneOf("shipped", "trained"), // shipped: the base model in data/base/ (config/base.yaml trained it); trained: the keys below
     steps: int("[1, inf)"),
     batch_size: int("[1, inf)"),
     ...optimiser,
+    schedule: oneOf("cosine", "wsd"), // wsd: warmup, a constant lr, then a linear decay over decay_fraction of the steps
+    decay_fraction: num("(0, 1]"), // wsd only (Hagele et al. 2024)
     review_fraction: num("[0, 1]"),
     eval_every: int("[1, inf)"),
     eval_batches: int("[1, inf)"),
+    curve_points: intList("[1, inf)", 0), // wsd only: steps at which a cooled-down copy is fine-tuned and measured (compute curve)
   }),
   sft: section({
     steps: int("[1, inf)"),
@@ -480,6 +484,15 @@ const CROSS_CHECKS: ((c: Config) => [string, string] | undefined)[] = [
   ...(["pretrain", "sft"] as const).map((s) => (c: Config): [string, string] | undefined =>
     c[s].warmup_steps > c[s].steps ? [`${s}.warmup_steps`, `${c[s].warmup_steps} is more than ${s}.steps = ${c[s].steps}`] : undefined,
   ),
+  (c) => {
+    const p = c.pretrain;
+    if (p.curve_points.length === 0) return undefined;
+    if (p.schedule !== "wsd") return ["pretrain.curve_points", `needs pretrain.schedule: wsd (a point is a cooled-down copy of a constant-lr run), got ${p.schedule}`];
+    const stable = wsdDecayStart(p);
+    const late = p.curve_points.find((s) => s <= p.warmup_steps || s >= stable);
+    return late === undefined ? undefined
+      : ["pretrain.curve_points", `${late} is outside the constant-lr phase; expected steps after warmup_steps = ${p.warmup_steps} and before the decay starts at step ${stable}`];
+  },
   ...(["rm", "ppo"] as const).map((s) => (c: Config): [string, string] | undefined => {
     const need = promptTokenBudget(c) + c[s].max_new_tokens;
     return need > c.model.context
@@ -640,6 +653,43 @@ export function hashedRm(rm: RmConfig): unknown {
 }
 
 /**
+ * The pretrain section as hashed. With base: shipped, the stages after it depend on the shipped model, not on these
+ * keys: the section hashes as the shipped model's own hash (data/base/base.json). Otherwise the keys that came later
+ * (base, schedule, decay_fraction, curve_points) are left out at the values that behave as before them (trained,
+ * cosine, no curve points), so checkpoints trained before they existed stay valid; curve_points never change the model.
+ */
+export function hashedPretrain(p: PretrainConfig): unknown {
+  if (p.base === "shipped") return { base: "shipped", hash: shippedBaseHash() };
+  const { base: _b, schedule, decay_fraction, curve_points: _c, ...rest } = p;
+  return schedule === "cosine" ? rest : { ...rest, schedule, decay_fraction };
+}
+
+/** The first step of a wsd schedule's decay: steps x (1 - decay_fraction), rounded. */
+export function wsdDecayStart(p: { steps: number; decay_fraction: number }): number {
+  return Math.round(p.steps * (1 - p.decay_fraction));
+}
+
+/** Where the shipped base model lives (trained by config/base.yaml, written by npm run ship-base). */
+export const SHIPPED_BASE_DIR = "data/base";
+let shippedHash: string | undefined;
+/** The config hash the shipped base was trained with (data/base/base.json), read once. */
+export function shippedBaseHash(): string {
+  if (shippedHash === undefined) {
+    const file = path.join(repoPath(SHIPPED_BASE_DIR), "base.json");
+    let meta: { config_hash?: unknown };
+    try {
+      meta = JSON.parse(fs.readFileSync(file, "utf8"));
+    } catch (e) {
+      throw new InputError(`${file}: cannot read the shipped base model's description (${(e as Error).message}); expected the committed ` +
+        `data/base/ (git checkout data/base), or pretrain.base: trained to train a base instead`);
+    }
+    if (typeof meta.config_hash !== "string") throw new InputError(`${file}: no "config_hash" string; expected the file npm run ship-base writes`);
+    shippedHash = meta.config_hash;
+  }
+  return shippedHash;
+}
+
+/**
  * The ppo section as hashed: the critic-free keys (advantage, group_size, advantage_eps, kl.loss_estimator) came
  * after PPO checkpoints were first saved and change nothing under gae with one sample per prompt, so there they are
  * left out, and checkpoints trained before those keys existed stay valid.
@@ -665,7 +715,7 @@ export function hashedPpo(p: PpoConfig): unknown {
  */
 export function stageConfigHash(cfg: Config, sections: readonly SectionName[]): string {
   const picked: Record<string, unknown> = { seed: cfg.seed };
-  for (const s of sections) picked[s] = s === "rm" ? hashedRm(cfg.rm) : s === "ppo" ? hashedPpo(cfg.ppo) : cfg[s];
+  for (const s of sections) picked[s] = s === "rm" ? hashedRm(cfg.rm) : s === "ppo" ? hashedPpo(cfg.ppo) : s === "pretrain" ? hashedPretrain(cfg.pretrain) : cfg[s];
   return crypto.createHash("sha256").update(stableStringify(picked)).digest("hex").slice(0, 16);
 }
 

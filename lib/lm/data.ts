@@ -85,17 +85,22 @@ export function decodeUtf8(buf: Uint8Array, file: string): string {
 }
 
 /**
- * Splits the corpus into documents and holds out every `every`-th one (documents 0, every, 2*every... go to val).
- * Holding out whole documents, from both sources, keeps val windows unseen yet representative (the tail of the
- * file would be all Moby Dick). Each part is joined back with the same empty-line separator.
+ * Splits the corpus into documents: every `every`-th one (documents every-1, 2*every-1, ...) goes to val, and every
+ * `reserveEvery`-th from document 4 on (4, 14, 24, ...) to reserved: text no model of the course trains on, kept
+ * for a scorer of natural English that must judge text the policy has never seen. The rest is train. Holding out
+ * whole documents, from both sources, keeps held-out windows unseen yet representative (the tail of the file would
+ * be all Moby Dick). Each part is joined back with the same empty-line separator.
  */
-export function splitCorpus(text: string, every = 20): { train: string; val: string } {
+export function splitCorpus(text: string, every = 20, reserveEvery = 10): { train: string; val: string; reserved: string } {
   if (!(Number.isInteger(every) && every >= 2)) throw new Error(`splitCorpus: every must be an integer >= 2, got ${every}`);
+  if (!(Number.isInteger(reserveEvery) && reserveEvery >= 5 && every % reserveEvery === 0)) {
+    throw new Error(`splitCorpus: reserveEvery must be an integer >= 5 that divides every = ${every}, got ${reserveEvery}`);
+  }
   const docs = text.replace(/\n+$/, "").split("\n\n").filter((d) => d.length > 0);
-  const train: string[] = [];
-  const val: string[] = [];
-  docs.forEach((d, i) => (i % every === every - 1 ? val : train).push(d));
-  return { train: train.join("\n\n") + "\n", val: val.join("\n\n") + "\n" };
+  const train: string[] = [], val: string[] = [], reserved: string[] = [];
+  docs.forEach((d, i) => (i % every === every - 1 ? val : i % reserveEvery === 4 ? reserved : train).push(d));
+  const join = (p: string[]) => p.join("\n\n") + "\n";
+  return { train: join(train), val: join(val), reserved: join(reserved) };
 }
 
 /** Parses data/reviews.jsonl, checking every field, so a hand-edited file fails here and not mid-training. */

@@ -1,6 +1,8 @@
 // Fluency: how much of what a model writes is made of real words. The share of the words in sampled completions that
-// occur anywhere in the training text (the pretraining corpus and the training split of the reviews). A model that
+// occur in a fixed word list (data/eval/words.txt: every word of the corpus and of the reviews' training split as they
+// stood when the list was frozen, so adding text to pretraining cannot make a model look more fluent). A model that
 // writes "was absolutely por, already fun buffeted." scores 5 of 6; one that writes English scores near 1.
+// And held-out bits per character, on a frozen set of review sentences (data/eval/heldout-bpc.txt).
 
 import * as fs from "node:fs";
 import { repoPath } from "../core/config";
@@ -9,8 +11,13 @@ import { completionLogprobs, type Sequence } from "./sequence-logprobs";
 import { loadCorpus, loadReviews } from "./data";
 import { pretokenize, type Tokenizer } from "./tokenizer";
 import { generate } from "./sample";
+import { InputError } from "../core/config";
 
 export const NEW_PROMPTS_FILE = "data/new_prompts.txt";
+/** The frozen word list fluency counts against, one lower-case word a line. */
+export const WORDS_FILE = "data/eval/words.txt";
+/** The ids (data/reviews.jsonl) of the held-out sentences heldout_bpc is measured on, one a line. */
+export const BPC_IDS_FILE = "data/eval/heldout-bpc.txt";
 
 /** The words of a text: lower-cased runs of letters (with inner apostrophes), so "Don't!" is one word, "don't". */
 export function wordsOf(text: string): string[] {
@@ -19,13 +26,33 @@ export function wordsOf(text: string): string[] {
 
 let vocabCache: Set<string> | undefined;
 
-/** Every word of the training text: the corpus and the reviews' training split (cached). */
+/** The frozen word list (data/eval/words.txt), cached: what counts as a real word. */
 export function trainingVocabulary(): Set<string> {
   if (!vocabCache) {
-    vocabCache = new Set(wordsOf(loadCorpus()));
-    for (const r of loadReviews("train")) for (const w of wordsOf(r.text)) vocabCache.add(w);
+    const words = fs.readFileSync(repoPath(WORDS_FILE), "utf8").split("\n").filter((w) => w !== "");
+    if (words.length < 1000) throw new InputError(`${WORDS_FILE}: ${words.length} words; expected the frozen list of ~30,000 (git checkout ${WORDS_FILE})`);
+    vocabCache = new Set(words);
   }
   return vocabCache;
+}
+
+/** The words of the corpus and of the reviews' training split: how data/eval/words.txt was made (its test compares). */
+export function corpusVocabulary(): Set<string> {
+  const v = new Set(wordsOf(loadCorpus()));
+  for (const r of loadReviews("train")) for (const w of wordsOf(r.text)) v.add(w);
+  return v;
+}
+
+/** The held-out review sentences heldout_bpc scores: the ids of data/eval/heldout-bpc.txt, in that order. */
+export function heldoutBpcTexts(): string[] {
+  const ids = fs.readFileSync(repoPath(BPC_IDS_FILE), "utf8").split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  const byId = new Map(loadReviews().map((r) => [r.id, r]));
+  return ids.map((id, i) => {
+    const r = byId.get(id);
+    if (!r) throw new InputError(`${BPC_IDS_FILE}:${i + 1}: no review with id "${id}" in data/reviews.jsonl`);
+    if (r.split === "train") throw new InputError(`${BPC_IDS_FILE}:${i + 1}: "${id}" is a training sentence; expected held-out (val or test) ids only`);
+    return r.text;
+  });
 }
 
 /** The share of the completions' words found in vocab (NaN when they hold no word), and the word count. */
@@ -66,23 +93,40 @@ export function singleTokenShare(tok: Tokenizer, texts: string[]): number {
  * Held-out bits per character: how well a model predicts English it has not seen, in a unit that does not depend on
  * its tokenizer (a loss per token does: a token of a 16k vocabulary holds more text than one of a 2k vocabulary).
  *   bpc = sum over sentences of -log2 p(sentence + EOS | BOS)  /  sum of their characters
- * Each text is framed as in training (BOS + text + EOS). Texts longer than maxChars characters are left out, so that
- * tokenizers of 2,048 tokens and more, at a context of 64, all score the same sentences; a text that still does not
- * fit the model's context is left out too and counted in `skipped` (compare two models only when their `sentences` agree).
+ * Each text is framed as in training (BOS + text + EOS). Every text is scored, whatever the model's context: one
+ * longer than the context is scored in windows (windowedSequences), each token once, with at least half a context
+ * of the text before it, so two models of any tokenizer or context score the same characters.
  */
-export function bitsPerChar(model: GPT, tok: Tokenizer, texts: string[], maxChars = 150, batchSize = 64): { bpc: number; sentences: number; chars: number; skipped: number } {
-  const kept: string[] = [], seqs: Sequence[] = [];
-  let skipped = 0;
-  for (const t of texts) {
-    if (t.length > maxChars) continue;
-    const responseIds = [...tok.encode(t), tok.eos];
-    if (1 + responseIds.length > model.config.context) { skipped++; continue; }
-    kept.push(t);
-    seqs.push({ promptIds: [tok.bos], responseIds });
+export function bitsPerChar(model: GPT, tok: Tokenizer, texts: string[], batchSize = 64): { bpc: number; sentences: number; chars: number; windowed: number } {
+  const seqs: Sequence[] = [], owner: number[] = [];
+  let windowed = 0;
+  texts.forEach((t, i) => {
+    const parts = windowedSequences([tok.bos, ...tok.encode(t), tok.eos], model.config.context);
+    if (parts.length > 1) windowed++;
+    for (const p of parts) { seqs.push(p); owner.push(i); }
+  });
+  const nats = new Array<number>(texts.length).fill(0);
+  Array.from(completionLogprobs(model, seqs, tok.pad, batchSize)).forEach((lp, j) => (nats[owner[j]] -= lp));
+  const chars = texts.map((t) => t.length);
+  return { bpc: pooledBitsPerChar(nats, chars), sentences: texts.length, chars: chars.reduce((a, b) => a + b, 0), windowed };
+}
+
+/**
+ * A token sequence (BOS first) cut into pieces a model of this context can score: the first piece predicts tokens
+ * 1..context-1 from what precedes them; each next piece moves on by half a context and predicts only the tokens not
+ * yet scored, from the half context before them. One piece when the sequence fits.
+ */
+export function windowedSequences(ids: number[], context: number): Sequence[] {
+  if (context < 2) throw new Error(`windowedSequences: context must be >= 2, got ${context}`);
+  if (ids.length <= context) return [{ promptIds: ids.slice(0, 1), responseIds: ids.slice(1) }];
+  const out: Sequence[] = [{ promptIds: ids.slice(0, 1), responseIds: ids.slice(1, context) }];
+  const stride = Math.max(1, Math.floor(context / 2));
+  for (let end = context; end < ids.length; end += stride) {
+    const stop = Math.min(ids.length, end + stride); // score ids[end, stop)
+    const start = Math.max(0, stop - context);
+    out.push({ promptIds: ids.slice(start, end), responseIds: ids.slice(end, stop) });
   }
-  const nats = Array.from(completionLogprobs(model, seqs, tok.pad, batchSize), (lp) => -lp); // per sentence
-  const chars = kept.map((t) => t.length);
-  return { bpc: pooledBitsPerChar(nats, chars), sentences: kept.length, chars: chars.reduce((a, b) => a + b, 0), skipped };
+  return out;
 }
 
 /**

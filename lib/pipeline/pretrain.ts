@@ -8,19 +8,70 @@
 // validation targets; a model that learned anything about context must land clearly below it.
 //
 //   trainPretrain(cfg, callbacks)   trains from scratch, saves checkpoints/pretrain and runs/pretrain
-//   ensurePretrained(cfg, callbacks) loads that checkpoint when its config hash matches cfg, else trains
+//
+// The compute curve (config/base.yaml, schedule: wsd): at each of pretrain.curve_points the run hands a cooled-down
+// copy to callbacks.onCurvePoint (lib/pipeline/curve.ts fine-tunes and measures it) and goes on at its constant lr.
+// The copy is what a run of step / (1 - decay_fraction) steps would have shipped: the same constant-lr phase, then
+// a linear decay over the last decay_fraction of it (Hagele et al. 2024), so one run gives every point of the curve.
 import * as tf from "@tensorflow/tfjs";
 import { Config } from "../core/config";
 import { makePretrainSampler } from "../lm/data";
 import { GPT } from "../lm/model";
 import { crossEntropy } from "../lm/model-kernels";
-import { AdamW, lrAt, trainStep } from "../train/optim";
+import { AdamW, lrAt, lrCooldown, trainStep } from "../train/optim";
 import { Rng } from "../core/rng";
 import { MetricsLog } from "../core/metrics";
 import { progress, consoleLog } from "../core/progress";
 import { StageResume } from "../train/resume";
 import { StageCallbacks, StageResult, saveStage } from "./stage";
 import { preparePretrainData, batchToTensors, unigramLoss, evalLoss, modelConfigFor } from "../lm/pretrain-data";
+import type { Tokenizer } from "../lm/tokenizer";
+import type { PretrainBatch } from "../lm/data";
+
+/** A point of the compute curve: a cooled-down copy of the run at step (the callee must not keep the model). */
+export interface CurvePoint {
+  step: number;
+  /** Steps of the run this copy stands for: step + cooldown_steps. */
+  steps: number;
+  cooldown_steps: number;
+  tokens: number;
+  /** Training seconds this copy cost: the run's steps so far and the cooldown (curve measurements left out). */
+  seconds: number;
+  val_loss: number;
+  model: GPT;
+  tokenizer: Tokenizer;
+}
+
+export interface PretrainCallbacks extends StageCallbacks {
+  onCurvePoint?: (point: CurvePoint) => Promise<void>;
+}
+
+/**
+ * A copy of model and optimizer trained for n more steps with lr decaying linearly from lr to lr * minRatio: the
+ * cooldown of a warmup-stable-decay run stopped here. The original model and optimizer are untouched.
+ */
+export function cooledCopy(model: GPT, opt: AdamW, batches: () => PretrainBatch, n: number, o: { lr: number; min_lr_ratio: number; weight_decay: number; grad_clip: number }): GPT {
+  const copy = model.clone();
+  const vars = copy.trainableVariables();
+  const copyOpt = new AdamW(vars, { weightDecay: o.weight_decay });
+  try {
+    copyOpt.copyStateFrom(opt);
+    for (let i = 0; i < n; i++) {
+      const { x, y } = batchToTensors(batches());
+      try {
+        trainStep(vars, () => crossEntropy(copy.forward(x, { training: true }).logits, y), copyOpt, { lr: lrCooldown(i, n, o.lr, o.min_lr_ratio), gradClip: o.grad_clip });
+      } finally {
+        tf.dispose([x, y]);
+      }
+    }
+  } catch (e) {
+    copy.dispose();
+    throw e;
+  } finally {
+    copyOpt.dispose();
+  }
+  return copy;
+}
 
 export interface PretrainSummary {
   val_loss: number;
@@ -38,7 +89,7 @@ export interface PretrainSummary {
 }
 
 /** Trains the tokenizer and the base model from scratch; writes checkpoints/pretrain and runs/pretrain. */
-export async function trainPretrain(cfg: Config, cb: StageCallbacks = {}): Promise<StageResult<PretrainSummary>> {
+export async function trainPretrain(cfg: Config, cb: PretrainCallbacks = {}): Promise<StageResult<PretrainSummary>> {
   const log = cb.log ?? consoleLog;
   const p = cfg.pretrain;
   const t0 = Date.now();
@@ -71,6 +122,11 @@ export async function trainPretrain(cfg: Config, cb: StageCallbacks = {}): Promi
   const from = resume.restore(parts);
   const start = from?.step ?? 0;
   if (from) valLoss = from.state.valLoss as number;
+  // training seconds before this process (a resumed run), and time spent on curve points (not training)
+  const priorMs = from ? Number(from.state.trainMs ?? 0) : 0;
+  let curveMs = 0;
+  const trainMsNow = () => priorMs + (Date.now() - tTrain) - curveMs;
+  const curvePoints = new Set(cb.onCurvePoint ? p.curve_points : []);
   for (let i = 0; i < start; i++) sampler(); // the data order: replay the batches already trained on
   let step = start;
   const bar = progress("pretrain: steps", p.steps - start);
@@ -94,14 +150,35 @@ export async function trainPretrain(cfg: Config, cb: StageCallbacks = {}): Promi
         metrics.log(step, ev);
         Object.assign(row, ev);
         const now = Date.now();
-        const msPerStep = (now - tTrain) / (step + 1 - start);
+        const msPerStep = (trainMsNow() - priorMs) / (step + 1 - start);
         log(`pretrain step ${step}/${p.steps} | loss ${loss.toFixed(3)} | val_loss ${valLoss.toFixed(3)} (unigram ${unigram.toFixed(3)}) | ` +
           `lr ${lr.toExponential(2)} | grad_norm ${gradNorm.toFixed(2)} | ${msPerStep.toFixed(0)} ms/step | eta ${((p.steps - step - 1) * msPerStep / 1000).toFixed(0)} s`);
         lastLog = now;
         cb.onEval?.(step, ev);
       }
-      resume.save(step + 1, parts, { valLoss });
       cb.onStep?.(step, row);
+      if (curvePoints.has(step + 1)) {
+        const tc = Date.now();
+        const n = Math.round(((step + 1) * p.decay_fraction) / (1 - p.decay_fraction));
+        const cooled = cooledCopy(model, opt, makePretrainSampler({
+          corpus: data.corpusTrain, reviews: data.reviewsTrain, reviewFraction: p.review_fraction,
+          batchSize: p.batch_size, blockSize: cfg.model.context, rng: rng.fork(`cooldown-${step + 1}`),
+        }), n, { ...p, lr: lrAt(step, p) });
+        const cooldownMs = Date.now() - tc;
+        try {
+          const point: CurvePoint = {
+            step: step + 1, steps: step + 1 + n, cooldown_steps: n, tokens: (step + 1 + n) * tokensPerStep,
+            seconds: trainMsNow() / 1000, // the run so far and this cooldown
+            val_loss: evalLoss(cooled, valBatches), model: cooled, tokenizer,
+          };
+          log(`pretrain: curve point at step ${step + 1} (cooldown ${n} steps, ${(cooldownMs / 1000).toFixed(0)} s): val_loss ${point.val_loss.toFixed(3)}`);
+          await cb.onCurvePoint!(point);
+        } finally {
+          cooled.dispose();
+          curveMs += Date.now() - tc; // the run's own clock leaves the cooldown and the measurement out
+        }
+      }
+      resume.save(step + 1, parts, { valLoss, trainMs: trainMsNow() }); // after a curve point, so a crash in it redoes it
       // Let a notebook's kernel breathe (interrupts, chart messages) without slowing the loop measurably.
       if (Date.now() - lastLog > 2000 || step % 25 === 0) await new Promise((r) => setImmediate(r));
     }
@@ -118,9 +195,10 @@ export async function trainPretrain(cfg: Config, cb: StageCallbacks = {}): Promi
     unigram_val_loss: unigram,
     tokens: p.steps * tokensPerStep,
     seconds,
+    train_seconds: trainMsNow() / 1000, // the training steps alone, over every resumed process, curve points left out
     steps: p.steps,
     params: model.paramCount(),
-    ms_per_step: (Date.now() - tTrain) / p.steps,
+    ms_per_step: trainMsNow() / p.steps,
     tokenizer: tokenizer.kind,
     vocab_size: tokenizer.vocabSize,
     chars_per_token_reviews: data.charsPerTokenReviews,

@@ -11,7 +11,7 @@ import { MetricsLog } from "../core/metrics";
 import { progress, consoleLog } from "../core/progress";
 import { StageResume } from "../train/resume";
 import { StageCallbacks, StageResult, saveStage } from "./stage";
-import { bitsPerChar, completionStats, fluency, sftFluency } from "../lm/fluency";
+import { bitsPerChar, completionStats, fluency, heldoutBpcTexts, sftFluency } from "../lm/fluency";
 import { sftBatch, sftLoss, sftEvalLoss, lengthGroupedBatches, prepareSftData, tooFewExamples } from "../train/sft";
 
 export interface SftSummary {
@@ -114,7 +114,7 @@ export async function trainSft(cfg: Config, base: StageResult<unknown>, cb: Stag
   const maxNew = Math.min(cfg.rm.max_new_tokens, cfg.model.context - Math.max(...heldOut.map((e) => e.promptLen)));
   const stats = completionStats(model, tokenizer, heldOut.map((e) => e.demo.prompt), maxNew, cfg.seed);
   const fluent = sftFluency(model, tokenizer, maxNew, cfg.seed);
-  const bpc = bitsPerChar(model, tokenizer, loadReviews("val").map((r) => r.text));
+  const bpc = bitsPerChar(model, tokenizer, heldoutBpcTexts());
   const summary: SftSummary = {
     val_loss_before: valBefore,
     val_loss_after: valLoss,

@@ -16,6 +16,7 @@ import { rewardModelFns } from "../reward/reward-fns";
 import { type DpoOptions, type DpoRun, trainDpo } from "../beyond/dpo";
 import { type StageCallbacks, type StageResult, checkpointDir, checkpointMismatch, loadStage } from "./stage";
 import { type PretrainSummary, trainPretrain } from "./pretrain";
+import { curvePointRecorder } from "./curve";
 import { type SftSummary, trainSft } from "./sft";
 import { type RewardModelStage, type RewardStageOptions, type RmSummary, loadCheckpointExtra, ownBaseConfig, trainRewardStage } from "./reward-model";
 import { type PpoRun, type PpoSummary, type RunPpoOptions, trainPpo } from "./ppo";
@@ -31,7 +32,8 @@ export async function ensurePretrained(cfg: Config, cb: StageCallbacks = {}): Pr
     return r;
   }
   log(`pretrain: training (${why})`);
-  return trainPretrain(cfg, cb);
+  const curve = cfg.pretrain.curve_points.length ? { onCurvePoint: curvePointRecorder(cfg, log) } : {};
+  return trainPretrain(cfg, { ...cb, ...curve });
 }
 
 /** The SFT policy: loaded from checkpoints/sft when it was trained with this config, else trained now from the pretrained model. */

@@ -141,6 +141,14 @@ export class AdamW {
     tf.dispose([updated.m1, updated.v1, ...updated.next]);
   }
 
+  /** Takes other's moments and step count (same parameter sizes): a copy of a run that goes on from where it is. */
+  copyStateFrom(other: AdamW): void {
+    if (other.total !== this.total) throw new Error(`AdamW.copyStateFrom: ${other.total} parameters, this optimizer has ${this.total}`);
+    this.m.assign(other.m);
+    this.v.assign(other.v);
+    this.t = other.t;
+  }
+
   dispose(): void {
     this.m.dispose();
     this.v.dispose();
@@ -178,18 +186,35 @@ export interface ScheduleOptions {
   steps: number;
   warmup_steps: number;
   min_lr_ratio: number;
+  /** cosine (default) | wsd: warmup-stable-decay (Hu et al. 2024, MiniCPM; Hagele et al. 2024) */
+  schedule?: "cosine" | "wsd";
+  /** wsd: the share of the steps, at the end, over which lr decays linearly to lr * min_lr_ratio */
+  decay_fraction?: number;
 }
 
 /**
  * Learning rate at step (0-based): linear warmup to lr over warmup_steps, then cosine decay to lr * min_lr_ratio
  * at the last step:   lr_t = lr_min + (lr - lr_min) * (1 + cos(pi * progress)) / 2.
+ * wsd instead holds lr until the last decay_fraction of the steps and decays linearly from there to lr_min: a run's
+ * constant-lr phase does not depend on its length, so one run can be cooled down at any step (lrCooldown) and
+ * extended later, which is what a compute curve needs (Hagele et al. 2024).
  */
 export function lrAt(step: number, s: ScheduleOptions): number {
   if (s.warmup_steps > 0 && step < s.warmup_steps) return (s.lr * (step + 1)) / s.warmup_steps;
+  if (s.schedule === "wsd") {
+    const start = Math.round(s.steps * (1 - (s.decay_fraction ?? 0.2)));
+    return step < start ? s.lr : lrCooldown(step - start, s.steps - start, s.lr, s.min_lr_ratio);
+  }
   const lrMin = s.lr * s.min_lr_ratio;
   const span = Math.max(1, s.steps - 1 - s.warmup_steps);
   const progress = Math.min(1, Math.max(0, (step - s.warmup_steps) / span));
   return lrMin + 0.5 * (s.lr - lrMin) * (1 + Math.cos(Math.PI * progress));
+}
+
+/** Step i (0-based) of a linear cooldown of n steps from lr to lr * minRatio, reached at the last step. */
+export function lrCooldown(i: number, n: number, lr: number, minRatio: number): number {
+  const frac = n <= 1 ? 1 : Math.min(1, (i + 1) / n);
+  return lr * (1 - (1 - minRatio) * frac);
 }
 
 export interface TrainStepOptions {
