@@ -60,6 +60,7 @@ export * from "./beyond/dpo";
 export * from "./beyond/gao";
 
 // pipeline/: the stages, and stages.ts: their order
+export * from "./pipeline/base";
 export * from "./pipeline/curve";
 export * from "./pipeline/dpo";
 export * from "./pipeline/ppo";

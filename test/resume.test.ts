@@ -33,7 +33,7 @@ before(() => {
 });
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-const TIMING = /^(time\/|seconds|ms_per_step|cpu_seconds)/;
+const TIMING = /^(time\/|seconds|train_seconds|sft_seconds|ms_per_step|cpu_seconds)/;
 
 /** metrics.csv without its timing columns. */
 function metricsWithoutTiming(file: string): string[][] {
@@ -114,6 +114,34 @@ test("ppo with the adaptive KL controller and a separate critic: killed, resumed
   assert.deepEqual(metricsWithoutTiming(runs("c2", "ppo", "metrics.csv")), metricsWithoutTiming(runs("c1", "ppo", "metrics.csv")));
   assert.deepEqual(summaryWithoutTiming(runs("c2", "ppo", "summary.json")), summaryWithoutTiming(runs("c1", "ppo", "summary.json")));
   assert.ok(fs.readFileSync(ckpt("c2", "ppo", "weights.bin")).equals(fs.readFileSync(ckpt("c1", "ppo", "weights.bin"))), "weights differ");
+});
+
+test("pretrain with warmup-stable-decay and compute-curve points: killed after a point, resumed, identical run and curve", () => {
+  for (const run of ["w1", "w2"]) {
+    const text = fs.readFileSync(cfgFile("a"), "utf8")
+      .replaceAll(path.join(tmp, "a"), path.join(tmp, run))
+      .replace(/^  schedule: cosine /m, "  schedule: wsd    ")
+      .replace(/^  curve_points: \[\] /m, "  curve_points: [10, 20]");
+    assert.ok(text.includes("schedule: wsd") && text.includes("curve_points: [10, 20]"), "config edit failed");
+    fs.writeFileSync(cfgFile(run), text);
+  }
+  const full = pipeline("--stage", "pretrain", "--config", cfgFile("w1"));
+  assert.equal(full.status, 0, full.stderr);
+  const script = `
+    const { initBackend } = require("./lib/core/backend");
+    const cfg = require("./lib/core/config").loadConfig(${JSON.stringify(cfgFile("w2"))});
+    initBackend().then(() => require("./lib/pipeline/stages").ensurePretrained(cfg, { log: () => {}, onStep: (k) => { if (k === 13) process.kill(process.pid, "SIGKILL"); } }));`;
+  const k = spawnSync(process.execPath, ["--import", "tsx", "-e", script], { cwd: ROOT, encoding: "utf8" });
+  assert.equal(k.signal, "SIGKILL", k.stderr);
+  assert.equal(fs.readFileSync(runs("w2", "pretrain", "curve.csv"), "utf8").trim().split("\n").length, 2, "the first point was recorded before the kill");
+  const r = pipeline("--stage", "pretrain", "--config", cfgFile("w2"), "--resume");
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /pretrain: resumed from .* at step 1[24]/);
+  const curve = (run: string) => metricsWithoutTiming(runs(run, "pretrain", "curve.csv"));
+  assert.equal(curve("w1").length, 3, "a header and two points");
+  assert.deepEqual(curve("w2"), curve("w1"));
+  assert.deepEqual(summaryWithoutTiming(runs("w2", "pretrain", "summary.json")), summaryWithoutTiming(runs("w1", "pretrain", "summary.json")));
+  assert.ok(fs.readFileSync(ckpt("w2", "pretrain", "weights.bin")).equals(fs.readFileSync(ckpt("w1", "pretrain", "weights.bin"))), "weights differ");
 });
 
 test("--resume without a resumable checkpoint says so and starts from step 0", () => {

@@ -612,7 +612,9 @@ export function describeConfig(cfg: Config): string {
   return [
     `config ${configSource(cfg) ?? "(not from a file)"}: name ${cfg.name}, seed ${cfg.seed}, checkpoints in ${cfg.paths.checkpoints}/, runs in ${cfg.paths.runs}/`,
     `  tokenizer ${cfg.tokenizer.kind} (vocab ${cfg.tokenizer.vocab_size}); model context ${m.context}, d_model ${m.d_model}, ${m.n_layers} layers x ${m.n_heads} heads, dropout ${m.dropout}`,
-    `  pretrain ${cfg.pretrain.steps} steps x ${cfg.pretrain.batch_size} (lr ${cfg.pretrain.lr}, review_fraction ${cfg.pretrain.review_fraction}); ` +
+    (cfg.pretrain.base === "shipped"
+      ? `  pretrain: the shipped base (${SHIPPED_BASE_DIR}/; notebook 01's short run: ${cfg.pretrain.steps} steps x ${cfg.pretrain.batch_size}); `
+      : `  pretrain ${cfg.pretrain.steps} steps x ${cfg.pretrain.batch_size} (lr ${cfg.pretrain.lr}, ${cfg.pretrain.schedule}, review_fraction ${cfg.pretrain.review_fraction}); `) +
       `sft ${cfg.sft.steps} steps x ${cfg.sft.batch_size} (lr ${cfg.sft.lr})`,
     `  rm ${cfg.rm.prompts} prompts x ${cfg.rm.completions_per_prompt} completions, labeller beta ${cfg.rm.labeller_beta}, ${cfg.rm.epochs} epochs`,
     `  ppo ${p.iterations} iterations x ${p.rollout_batch} prompts x ${p.max_new_tokens} tokens, lr ${p.lr}, ${p.epochs} epochs x ${p.minibatches} minibatches, ` +

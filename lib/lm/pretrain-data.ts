@@ -3,7 +3,8 @@
 
 import * as tf from "@tensorflow/tfjs";
 import { Config } from "../core/config";
-import { loadCorpus, loadReviews, splitCorpus, PretrainBatch } from "./data";
+import { loadCorpus, loadReviews, splitCorpus, PretrainBatch, makePretrainSampler } from "./data";
+import { Rng } from "../core/rng";
 import { GPT, ModelConfig } from "./model";
 import { crossEntropy } from "./model-kernels";
 import { Tokenizer, trainTokenizer } from "./tokenizer";
@@ -93,6 +94,14 @@ export function preparePretrainData(cfg: Config, log: (s: string) => void = () =
     charsPerTokenCorpus: train.length / corpusTrain.length,
     charsPerTokenReviews: reviewChars / reviewToks,
   };
+}
+
+/** The batch sampler of a run's mix (cfg.pretrain.review_fraction, batch_size, model.context), seeded by rng. */
+export function makePretrainSamplerFor(cfg: Config, data: PretrainData, rng: Rng, part: "train" | "val" = "train"): () => PretrainBatch {
+  return makePretrainSampler({
+    corpus: part === "train" ? data.corpusTrain : data.corpusVal, reviews: part === "train" ? data.reviewsTrain : data.reviewsVal,
+    reviewFraction: cfg.pretrain.review_fraction, batchSize: cfg.pretrain.batch_size, blockSize: cfg.model.context, rng,
+  });
 }
 
 /** Splits [B, T+1] rows into inputs (columns 0..T-1) and targets (columns 1..T), in JS (no StridedSlice). */

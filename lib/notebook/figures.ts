@@ -4,6 +4,7 @@ import { gaoCurve } from "../beyond/gao";
 import type { Figure } from "./viz";
 import { type FrontierPoint, frontierBaseline, type StudyResult } from "../studies/study";
 import { CompareResult } from "../studies/compare";
+import type { ComputeCurveRun, CurveRow } from "../pipeline/curve";
 
 const COLORS: Record<string, string> = { course: "#1f77b4", own: "#d62728", "few-pairs": "#2ca02c" };
 /** Darker to lighter shades of a reward model's colour, one per PPO run (in the order of its KL coefficients). */
@@ -89,6 +90,29 @@ export function compareFigure(study: StudyResult | undefined, r: CompareResult):
       xaxis: { title: { text: "d = sqrt(KL(policy || SFT)), nats^1/2" } },
       yaxis: { title: { text: "gold score (VADER), held-out prompts" } },
       height: 500,
+    },
+  };
+}
+
+/**
+ * The compute curve: one line per pretraining run (lib/pipeline/curve.ts), the SFT model's held-out bits per character
+ * (or its fluency) against the pretraining minutes each point cost on an idle machine (steps x idle ms per step), log x.
+ * `marks` adds single points, e.g. the short base of notebook 01.
+ */
+export function computeCurveFigure(curves: { run: ComputeCurveRun; rows: CurveRow[] }[], which: "sft_bpc" | "fluency" = "sft_bpc",
+  marks: { name: string; minutes: number; value: number }[] = []): Figure {
+  const data: Figure["data"] = curves.map(({ run, rows }) => ({
+    type: "scatter", mode: "lines+markers", name: `${run.label} (${(run.params / 1e6).toFixed(2)} M)`,
+    x: rows.map((r) => (r.steps * run.idle_ms_per_step) / 60000), y: rows.map((r) => r[which]), marker: { size: 7 },
+  }));
+  for (const m of marks) data.push({ type: "scatter", mode: "markers", name: m.name, x: [m.minutes], y: [m.value], marker: { size: 12 } });
+  return {
+    data,
+    layout: {
+      title: { text: which === "sft_bpc" ? "SFT held-out bits per character against pretraining time" : "SFT fluency (share of real words) against pretraining time" },
+      xaxis: { title: { text: "pretraining minutes on 2 idle cores (log scale)" }, type: "log" },
+      yaxis: { title: { text: which === "sft_bpc" ? "bits per character, 292 held-out reviews (lower is better)" : "share of real words, new prompts, temperature 1" } },
+      height: 440,
     },
   };
 }

@@ -6,7 +6,7 @@
 //   <runs>/pretrain/curve.csv   one row a point: step, steps, tokens, seconds, val_loss, base_bpc, sft_bpc, fluency
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { type Config, withOverrides } from "../core/config";
+import { type Config, InputError, repoPath, withOverrides } from "../core/config";
 import { atomicWrite, runDir } from "../core/metrics";
 import { consoleLog } from "../core/progress";
 import { bitsPerChar, heldoutBpcTexts } from "../lm/fluency";
@@ -20,12 +20,19 @@ export type CurveRow = Record<(typeof CURVE_COLUMNS)[number], number>;
 /** The curve's rows so far (<runs>/pretrain/curve.csv), by step; [] when there is none. */
 export function readCurve(cfg: Pick<Config, "paths">): CurveRow[] {
   const file = path.join(runDir(cfg, "pretrain"), CURVE_FILE);
-  if (!fs.existsSync(file)) return [];
+  return fs.existsSync(file) ? readCurveFile(file) : [];
+}
+
+/** A curve.csv: every column of CURVE_COLUMNS, numbers only; a damaged file is an InputError naming the line. */
+export function readCurveFile(file: string): CurveRow[] {
   const [head, ...lines] = fs.readFileSync(file, "utf8").trim().split("\n");
   const cols = head.split(",");
-  return lines.filter((l) => l !== "").map((l) => {
+  const missing = CURVE_COLUMNS.filter((c) => !cols.includes(c));
+  if (missing.length) throw new InputError(`${file}:1: missing column(s) ${missing.join(", ")}; expected ${CURVE_COLUMNS.join(",")}`);
+  return lines.map((l, i) => {
     const v = l.split(",").map(Number);
-    return Object.fromEntries(cols.map((c, i) => [c, v[i]])) as CurveRow;
+    if (v.length !== cols.length || v.some((x) => Number.isNaN(x))) throw new InputError(`${file}:${i + 2}: expected ${cols.length} numbers, got "${l}"`);
+    return Object.fromEntries(cols.map((c, j) => [c, v[j]])) as CurveRow;
   });
 }
 
@@ -54,4 +61,31 @@ export function curvePointRecorder(cfg: Config, log: (line: string) => void = co
     log(`curve point: ${p.steps} steps (${(p.tokens / 1e6).toFixed(1)} M tokens, ${p.seconds.toFixed(0)} s) -> base bpc ${base.bpc.toFixed(3)}, ` +
       `SFT bpc ${sft.summary.heldout_bpc.toFixed(3)}, fluency ${sft.summary.fluency.toFixed(3)}`);
   };
+}
+
+/** Where the collected compute curves live (npm run compute-curve -- --collect), for notebook 01. */
+export const COMPUTE_CURVE_DIR = "data/compute-curve";
+
+export interface ComputeCurveRun {
+  name: string;
+  label: string;
+  file: string;
+  params: number;
+  /** Milliseconds a pretraining step of this shape took on the machine that collected the curves, idle. */
+  idle_ms_per_step: number;
+  tokens_per_step: number;
+  review_fraction: number;
+  command: string;
+}
+
+/** The collected curves: each run's description (runs.json) and its rows. */
+export function loadComputeCurves(dir = COMPUTE_CURVE_DIR): { run: ComputeCurveRun; rows: CurveRow[] }[] {
+  const file = path.join(repoPath(dir), "runs.json");
+  let runs: ComputeCurveRun[];
+  try {
+    runs = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new InputError(`${file}: cannot read (${(e as Error).message}); expected the list npm run compute-curve -- --collect writes`);
+  }
+  return runs.map((run) => ({ run, rows: readCurveFile(path.join(repoPath(dir), run.file)) }));
 }

@@ -15,7 +15,6 @@
 // a linear decay over the last decay_fraction of it (Hagele et al. 2024), so one run gives every point of the curve.
 import * as tf from "@tensorflow/tfjs";
 import { Config } from "../core/config";
-import { makePretrainSampler } from "../lm/data";
 import { GPT } from "../lm/model";
 import { crossEntropy } from "../lm/model-kernels";
 import { AdamW, lrAt, lrCooldown, trainStep } from "../train/optim";
@@ -24,7 +23,7 @@ import { MetricsLog } from "../core/metrics";
 import { progress, consoleLog } from "../core/progress";
 import { StageResume } from "../train/resume";
 import { StageCallbacks, StageResult, saveStage } from "./stage";
-import { preparePretrainData, batchToTensors, unigramLoss, evalLoss, modelConfigFor } from "../lm/pretrain-data";
+import { preparePretrainData, batchToTensors, unigramLoss, evalLoss, modelConfigFor, makePretrainSamplerFor } from "../lm/pretrain-data";
 import type { Tokenizer } from "../lm/tokenizer";
 import type { PretrainBatch } from "../lm/data";
 
@@ -96,14 +95,8 @@ export async function trainPretrain(cfg: Config, cb: PretrainCallbacks = {}): Pr
   const data = preparePretrainData(cfg, log);
   const { tokenizer } = data;
   const rng = new Rng(cfg.seed).fork("pretrain");
-  const sampler = makePretrainSampler({
-    corpus: data.corpusTrain, reviews: data.reviewsTrain, reviewFraction: p.review_fraction,
-    batchSize: p.batch_size, blockSize: cfg.model.context, rng: rng.fork("train-batches"),
-  });
-  const valSampler = makePretrainSampler({
-    corpus: data.corpusVal, reviews: data.reviewsVal, reviewFraction: p.review_fraction,
-    batchSize: p.batch_size, blockSize: cfg.model.context, rng: rng.fork("val-batches"),
-  });
+  const sampler = makePretrainSamplerFor(cfg, data, rng.fork("train-batches"));
+  const valSampler = makePretrainSamplerFor(cfg, data, rng.fork("val-batches"), "val");
   const valBatches = Array.from({ length: p.eval_batches }, () => valSampler());
   const unigram = unigramLoss(data, p.review_fraction, valBatches);
 
@@ -160,10 +153,7 @@ export async function trainPretrain(cfg: Config, cb: PretrainCallbacks = {}): Pr
       if (curvePoints.has(step + 1)) {
         const tc = Date.now();
         const n = Math.round(((step + 1) * p.decay_fraction) / (1 - p.decay_fraction));
-        const cooled = cooledCopy(model, opt, makePretrainSampler({
-          corpus: data.corpusTrain, reviews: data.reviewsTrain, reviewFraction: p.review_fraction,
-          batchSize: p.batch_size, blockSize: cfg.model.context, rng: rng.fork(`cooldown-${step + 1}`),
-        }), n, { ...p, lr: lrAt(step, p) });
+        const cooled = cooledCopy(model, opt, makePretrainSamplerFor(cfg, data, rng.fork(`cooldown-${step + 1}`)), n, { ...p, lr: lrAt(step, p) });
         const cooldownMs = Date.now() - tc;
         try {
           const point: CurvePoint = {

@@ -214,6 +214,7 @@ export function ownBaseConfig(cfg: Config): Config {
     ...cfg,
     tokenizer: { ...cfg.rm.tokenizer },
     model: { ...cfg.rm.model, dropout: cfg.model.dropout },
+    pretrain: { ...cfg.pretrain, base: "trained" }, // its own tokenizer and size: never the policy's shipped base
     paths: { checkpoints: path.join(cfg.paths.checkpoints, "rm_base"), runs: path.join(cfg.paths.runs, "rm_base") },
   };
 }

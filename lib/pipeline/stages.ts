@@ -17,14 +17,24 @@ import { type DpoOptions, type DpoRun, trainDpo } from "../beyond/dpo";
 import { type StageCallbacks, type StageResult, checkpointDir, checkpointMismatch, loadStage } from "./stage";
 import { type PretrainSummary, trainPretrain } from "./pretrain";
 import { curvePointRecorder } from "./curve";
+import { loadShippedBase } from "./base";
 import { type SftSummary, trainSft } from "./sft";
 import { type RewardModelStage, type RewardStageOptions, type RmSummary, loadCheckpointExtra, ownBaseConfig, trainRewardStage } from "./reward-model";
 import { type PpoRun, type PpoSummary, type RunPpoOptions, trainPpo } from "./ppo";
 import { dpoConfig } from "./dpo";
 
-/** The pretrained model: loaded from checkpoints/pretrain when it was trained with this config, else trained now. */
+/**
+ * The pretrained model: the shipped base (data/base/) with pretrain.base: shipped; else loaded from checkpoints/pretrain
+ * when it was trained with this config, else trained now (with its compute curve when pretrain.curve_points are set).
+ */
 export async function ensurePretrained(cfg: Config, cb: StageCallbacks = {}): Promise<StageResult<PretrainSummary>> {
   const log = cb.log ?? consoleLog;
+  if (cfg.pretrain.base === "shipped") {
+    const r = loadShippedBase(cfg);
+    log(`pretrain: the shipped base (${r.checkpointDir}: ${r.summary.params} parameters, ${r.summary.steps} steps, ` +
+      `${(r.summary.tokens / 1e6).toFixed(1)} M tokens, val_loss ${r.summary.val_loss.toFixed(3)})`);
+    return r;
+  }
   const why = checkpointMismatch(cfg, "pretrain");
   if (!why) {
     const r = loadStage<PretrainSummary>(cfg, "pretrain");
