@@ -33,8 +33,10 @@ export * from "./train/sft";
 
 // reward/: the gold scorer and labeller, preference pairs, Bradley-Terry, the reward model, the reward interface
 export * from "./reward/bradley-terry";
+export * from "./reward/char-ngram";
 export * from "./reward/evaluate";
 export * from "./reward/labeller";
+export * from "./reward/natural-gold";
 export * from "./reward/postprocess";
 export * from "./reward/preferences";
 export * from "./reward/reward-fns";

@@ -139,7 +139,7 @@ describe("the shipped base (data/base/)", () => {
       const r = run("--set", "pretrain.schedule=wsd", "--set", "pretrain.steps=40", "--set", "pretrain.curve_points=[10, 20]");
       assert.equal(r.status, 0, r.stderr);
       const rows = readCurve({ paths: { checkpoints: "", runs: `${tmp}/runs` } });
-      assert.deepEqual(rows.map((x) => [x.step, x.steps]), [[10, 13], [20, 25]], "cooldown of step x 0.2 / 0.8");
+      assert.deepEqual(rows.map((x) => [x.step, x.steps]), [[10, 13], [20, 25], [40, 40]], "cooldown of step x 0.2 / 0.8; the finished run last");
       for (const x of rows) assert.ok(x.sft_bpc > 0 && x.base_bpc > 0 && x.fluency >= 0 && x.fluency <= 1);
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });

@@ -138,10 +138,38 @@ test("pretrain with warmup-stable-decay and compute-curve points: killed after a
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /pretrain: resumed from .* at step 1[24]/);
   const curve = (run: string) => metricsWithoutTiming(runs(run, "pretrain", "curve.csv"));
-  assert.equal(curve("w1").length, 3, "a header and two points");
+  assert.equal(curve("w1").length, 4, "a header, two points and the finished run");
   assert.deepEqual(curve("w2"), curve("w1"));
   assert.deepEqual(summaryWithoutTiming(runs("w2", "pretrain", "summary.json")), summaryWithoutTiming(runs("w1", "pretrain", "summary.json")));
   assert.ok(fs.readFileSync(ckpt("w2", "pretrain", "weights.bin")).equals(fs.readFileSync(ckpt("w1", "pretrain", "weights.bin"))), "weights differ");
+});
+
+test("a warmup-stable-decay run made longer continues from a checkpoint of its constant phase, and ends like a run of that length", () => {
+  // w3: 40 steps from the start; w4: the 30-step run w2's config, killed at step 13, then resumed as a 40-step run
+  for (const run of ["w3", "w4"]) {
+    const text = fs.readFileSync(cfgFile("w1"), "utf8").replaceAll(path.join(tmp, "w1"), path.join(tmp, run));
+    fs.writeFileSync(cfgFile(run), text);
+  }
+  const longer = (run: string) => fs.writeFileSync(cfgFile(run), fs.readFileSync(cfgFile(run), "utf8").replace(/^  steps: 30$/m, "  steps: 40"));
+  longer("w3");
+  const full = pipeline("--stage", "pretrain", "--config", cfgFile("w3"));
+  assert.equal(full.status, 0, full.stderr);
+  const script = `
+    const { initBackend } = require("./lib/core/backend");
+    const cfg = require("./lib/core/config").loadConfig(${JSON.stringify(cfgFile("w4"))});
+    initBackend().then(() => require("./lib/pipeline/stages").ensurePretrained(cfg, { log: () => {}, onStep: (k) => { if (k === 13) process.kill(process.pid, "SIGKILL"); } }));`;
+  assert.equal(spawnSync(process.execPath, ["--import", "tsx", "-e", script], { cwd: ROOT, encoding: "utf8" }).signal, "SIGKILL");
+  const cosine = fs.readFileSync(cfgFile("w4"), "utf8");
+  fs.writeFileSync(cfgFile("w4"), cosine.replace(/^  steps: 30$/m, "  steps: 40").replace(/^  schedule: wsd /m, "  schedule: cosine").replace(/^  curve_points: \[10, 20\]/m, "  curve_points: []"));
+  const refused = pipeline("--stage", "pretrain", "--config", cfgFile("w4"), "--resume");
+  assert.equal(refused.status, 2, "a cosine run of another length shares no constant phase");
+  assert.match(refused.stderr, /saved with a different config/);
+  fs.writeFileSync(cfgFile("w4"), cosine);
+  longer("w4");
+  const r = pipeline("--stage", "pretrain", "--config", cfgFile("w4"), "--resume");
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /constant-lr phase both share, so this run of 40 steps continues it/);
+  assert.ok(fs.readFileSync(ckpt("w4", "pretrain", "weights.bin")).equals(fs.readFileSync(ckpt("w3", "pretrain", "weights.bin"))), "weights differ from the 40-step run");
 });
 
 test("--resume without a resumable checkpoint says so and starts from step 0", () => {

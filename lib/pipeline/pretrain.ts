@@ -179,6 +179,11 @@ export async function trainPretrain(cfg: Config, cb: PretrainCallbacks = {}): Pr
     opt.dispose();
   }
   bar.done();
+  if (cb.onCurvePoint && p.curve_points.length) {
+    // the finished run is the curve's last point: its decay is done, so it is measured as it is
+    await cb.onCurvePoint({ step: p.steps, steps: p.steps, cooldown_steps: 0, tokens: p.steps * tokensPerStep, seconds: trainMsNow() / 1000,
+      val_loss: valLoss, model, tokenizer });
+  }
   const seconds = (Date.now() - t0) / 1000;
   const summary: PretrainSummary = {
     val_loss: valLoss,

@@ -238,6 +238,20 @@ export class CharNgramModel {
     return out;
   }
 
+  /**
+   * The cost, in bits, of ending the sentence after the text: the end itself, or a full stop and then the end,
+   * whichever is likelier (review sentences often leave the full stop out). One pass over the text.
+   */
+  endBits(text: string): number {
+    const hist = Int32Array.from(this.history(ngramSymbols(text)));
+    const direct = -Math.log2(this.prob(hist, NGRAM_BOUNDARY));
+    const stop = symbolOf(46); // "."
+    const pStop = this.prob(hist, stop);
+    hist.copyWithin(0, 1);
+    hist[this.order - 2] = stop;
+    return Math.min(direct, -Math.log2(pStop * this.prob(hist, NGRAM_BOUNDARY)));
+  }
+
   /** Mean bits per character of the text as a sentence, its end included (so "" costs the end alone). */
   bitsPerChar(text: string): number {
     const s = this.surprisals(text);

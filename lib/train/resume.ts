@@ -18,7 +18,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { encodeWeightsSync, loadCheckpoint, readCheckpointJson, saveCheckpointSync } from "./checkpoint";
-import { type Config, InputError, type Stage, repoPath, repoRoot, stageConfigHash, STAGE_SECTIONS } from "../core/config";
+import { type Config, InputError, type Stage, repoPath, repoRoot, stageConfigHash, STAGE_SECTIONS, wsdDecayStart } from "../core/config";
 import { MetricsLog } from "../core/metrics";
 import type { GPT } from "../lm/model";
 import type { AdamW } from "./optim";
@@ -61,6 +61,8 @@ interface ResumeJson {
   stage: Stage;
   step: number;
   hash: string;
+  /** pretrain with schedule wsd: the hash without pretrain.steps and curve_points (see extendsWsdRun) */
+  stable_hash?: string;
   optimizer: { t: number; size: number };
   rngs: Record<string, RngState>;
   others: Record<string, tf.io.WeightsManifestEntry[]>;
@@ -105,6 +107,25 @@ export class StageResume {
     this.hash = stageConfigHash(cfg, STAGE_SECTIONS[stage]);
   }
 
+  /**
+   * A warmup-stable-decay pretraining run's hash without its length (pretrain.steps) and curve points: two runs that
+   * share it are the same run up to the earlier one's decay (Hagele et al. 2024), so one can continue the other.
+   */
+  stableHash(): string | undefined {
+    const p = this.cfg.pretrain;
+    if (this.stage !== "pretrain" || p.base !== "trained" || p.schedule !== "wsd") return undefined;
+    return stageConfigHash({ ...this.cfg, pretrain: { ...p, steps: 0, curve_points: [] } }, STAGE_SECTIONS.pretrain);
+  }
+
+  /** May a checkpoint saved with another config continue here? Only a wsd run made longer, saved in its constant phase. */
+  private extendsWsdRun(j: ResumeJson): boolean {
+    const stable = this.stableHash();
+    if (!stable || j.stable_hash !== stable || j.step > wsdDecayStart(this.cfg.pretrain)) return false;
+    this.log(`${this.stage}: the resumable checkpoint (step ${j.step}) is of this warmup-stable-decay run with another length or other curve ` +
+      `points; step ${j.step} is in the constant-lr phase both share, so this run of ${this.cfg.pretrain.steps} steps continues it`);
+    return true;
+  }
+
   /** The saved step, when a resumable checkpoint exists (without loading it). */
   savedStep(): number | undefined {
     const f = path.join(this.dir, RESUME_FILE);
@@ -137,7 +158,7 @@ export class StageResume {
     if (j?.format !== FORMAT || j.stage !== this.stage || !Number.isInteger(j.step)) {
       throw new InputError(`${where}: not a resumable checkpoint of stage ${this.stage} (format ${j?.format}, stage ${j?.stage}, step ${j?.step})`);
     }
-    if (j.hash !== this.hash) {
+    if (j.hash !== this.hash && !this.extendsWsdRun(j)) {
       throw new InputError(`${where}: saved with a different config (hash ${j.hash}, this config ${this.hash}); ` +
         `resume with the config it was saved with, or delete ${shown(this.dir)} to start over`);
     }
@@ -214,7 +235,8 @@ export class StageResume {
     const rngs: Record<string, RngState> = {};
     for (const [k, r] of Object.entries(allRngs(parts))) rngs[k] = r.getState();
     const j: ResumeJson = {
-      format: FORMAT, stage: this.stage, step, hash: this.hash, optimizer: { t: parts.opt.t, size: opt.total },
+      format: FORMAT, stage: this.stage, step, hash: this.hash, ...(this.stableHash() ? { stable_hash: this.stableHash() } : {}),
+      optimizer: { t: parts.opt.t, size: opt.total },
       rngs, others, metrics_csv: parts.metrics.toCsvString(), state,
     };
     files[RESUME_FILE] = JSON.stringify(j) + "\n";
