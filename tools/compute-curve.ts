@@ -4,7 +4,8 @@
 //
 //   npm run pipeline -- --stage pretrain --config config/base.yaml <its --set flags below>
 //
-// (the first run is the shipped base itself). --collect copies each run's curve.csv that exists, counts its
+// (the shipped base is config/base.yaml as it is: the first run's recipe, stopped where its curve was lowest; a run
+// of 100,000 steps is a curve run stopped by hand once its points were measured). --collect copies each run's curve.csv that exists, counts its
 // parameters, times 20 training steps of its shape on this machine (run it on an idle machine: the times convert
 // steps into minutes), and writes data/compute-curve/runs.json. Notebook 01 draws the result.
 import * as fs from "node:fs";
@@ -18,14 +19,15 @@ import {
 
 /** The runs of the curve: a name, what differs from config/base.yaml, and the overrides that make it. */
 export const CURVE_RUNS: { name: string; label: string; set: string[] }[] = [
-  { name: "d128-r10", label: "d128 x 4 layers, 10% reviews (the shipped base)", set: [] },
+  { name: "d128-r10", label: "d128 x 4 layers, 10% reviews", set: ["pretrain.steps=8000", "pretrain.curve_points=[600,1500,3500,5000,6500]", "paths.runs=runs/curve/r10", "paths.checkpoints=checkpoints/curve/r10"] },
   { name: "d128-r25", label: "d128 x 4 layers, 25% reviews", set: ["pretrain.review_fraction=0.25", "pretrain.steps=100000", "pretrain.curve_points=[600,1500,3500]", "paths.runs=runs/curve/r25", "paths.checkpoints=checkpoints/curve/r25"] },
   { name: "d192-r10", label: "d192 x 6 layers, 10% reviews", set: ["model.d_model=192", "model.n_layers=6", "model.n_heads=6", "pretrain.steps=100000", "pretrain.curve_points=[600,1500,3500]", "paths.runs=runs/curve/d192", "paths.checkpoints=checkpoints/curve/d192"] },
 ];
 
 function msPerStep(cfgFile: string, set: string[]): { params: number; ms: number } {
-  const cfg = withOverrides(loadConfig(cfgFile), set.filter((s) => !s.startsWith("paths.")));
-  const data = preparePretrainData(withOverrides(cfg, ["pretrain.steps=50"]));
+  // the shape and the mix only: a step's cost does not depend on the run's length or its curve points
+  const cfg = withOverrides(loadConfig(cfgFile), set.filter((s) => /^(model|tokenizer)\.|^pretrain\.review_fraction/.test(s)));
+  const data = preparePretrainData(cfg);
   const model = new GPT({ ...cfg.model, vocab_size: data.tokenizer.vocabSize }, { seed: 1 });
   const vars = model.trainableVariables();
   const opt = new AdamW(vars, { weightDecay: 0.1 });

@@ -26,7 +26,9 @@ async function runVariant(base: Config, name: string, overrides: string[], log: 
   const bad = overrides.filter((o) => !ALLOWED.test(o));
   if (bad.length) throw new Error(`fluency variant: only tokenizer.*, model.*, pretrain.* and sft.* keys can change, not ${bad.join(", ")}`);
   const cfg = withOverrides(base, [
-    `paths.checkpoints=${base.paths.checkpoints}/variants/${name}`, `paths.runs=${base.paths.runs}/variants/${name}`, ...overrides,
+    `paths.checkpoints=${base.paths.checkpoints}/variants/${name}`, `paths.runs=${base.paths.runs}/variants/${name}`,
+    "pretrain.base=trained", // a variant trains its own base with the pretrain keys, whatever the config ships
+    ...overrides,
   ]);
   const heldOut = heldoutBpcTexts();
   const pre = await trainPretrain(cfg, { log });

@@ -4,7 +4,7 @@
 // afterwards: configs with pretrain.base: shipped start SFT from it. Exit codes: 0 done, 2 bad input (no finished base).
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { ConfigError, InputError, loadConfig, repoRoot, shipBase } from "../lib";
+import { ConfigError, InputError, initBackend, loadConfig, repoRoot, shipBase } from "../lib";
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { config: { type: "string", default: "config/base.yaml" }, help: { type: "boolean", default: false } } });
@@ -12,6 +12,7 @@ async function main(): Promise<void> {
     console.log("usage: npm run ship-base [-- --config <file>]   (default config/base.yaml)");
     return;
   }
+  await initBackend();
   const file = path.resolve(process.env.INIT_CWD ?? repoRoot(), values.config!);
   const cfg = loadConfig(file);
   const rel = path.relative(repoRoot(), file);
