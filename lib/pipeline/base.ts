@@ -1,10 +1,10 @@
 // The shipped base model. Real RLHF starts from a model someone pretrained for far longer than the RLHF steps take;
-// so does the course: config/base.yaml trains the base once (about an hour on 2 cores), `npm run ship-base` copies it
+// so does the course: config/base.yaml trains the base once (12 minutes on 2 idle cores), `npm run ship-base` copies it
 // into data/base/ with what describes it, and every config with pretrain.base: shipped starts SFT from it.
 //
 //   data/base/            the checkpoint (model.json, weights.bin, tokenizer.json, config.json, extra.json)
 //   data/base/base.json   config_hash, the config it was trained with, the data's SHA-256, its summary, the command
-//   data/base/curve.csv   its compute curve (lib/pipeline/curve.ts)    data/base/metrics.csv  its loss curve (thinned)
+//   data/base/metrics.csv its loss curve (thinned); data/base/curve.csv its compute curve, when its config had curve points
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
