@@ -104,21 +104,6 @@ describe("naturalGold", () => {
     assert.ok(natural >= vader, `natural ${natural} < VADER ${vader}`);
   });
 
-  it("scores over 1,000 review sentences a second (or 40% of VADER's own rate when the machine is busy)", () => {
-    naturalGoldModel();
-    const texts = loadReviews().slice(0, 1000).map((r) => r.text);
-    for (const t of texts.slice(0, 100)) naturalGold(t); // warm up the JIT
-    const t0 = performance.now();
-    for (const t of texts) naturalGold(t);
-    const perSecond = 1000 / ((performance.now() - t0) / 1000);
-    // VADER alone, back to back: on a busy machine both slow down, and naturalGold runs VADER once per text
-    const t1 = performance.now();
-    for (const t of texts) goldScore(t);
-    const vaderPerSecond = 1000 / ((performance.now() - t1) / 1000);
-    console.log(`naturalGold: ${perSecond.toFixed(0)} texts/s (VADER alone: ${vaderPerSecond.toFixed(0)}/s)`);
-    assert.ok(perSecond > Math.min(1000, 0.4 * vaderPerSecond), `${perSecond.toFixed(0)} texts/s, VADER ${vaderPerSecond.toFixed(0)}/s`);
-  });
-
   it("is deterministic, in [-1, 1], and its parts add up", () => {
     for (const t of [...NATURAL_POSITIVE_EXAMPLES, ...goldProbeFamilies(2).flatMap((f) => f.examples), "", "!!!", "a"]) {
       const a = naturalGoldParts(t), b = naturalGoldParts(t);

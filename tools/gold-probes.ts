@@ -2,7 +2,7 @@
 // With texts, scores each: VADER's compound (goldScore, today's gold), the natural gold and its parts. Without, prints
 // the degenerate families a policy could write (goldProbeFamilies) and hand-written natural sentences. --calibrate
 // prints the quantiles of each part over the train split's review sentences, where the thresholds were read.
-import { goldScore, goldProbeFamilies, naturalGoldParts, naturalGoldModel, NATURAL_POSITIVE_EXAMPLES, loadReviews, type NaturalGoldParts } from "../lib";
+import { goldScore, goldProbeFamilies, naturalGold, naturalGoldParts, naturalGoldModel, NATURAL_POSITIVE_EXAMPLES, loadReviews, type NaturalGoldParts } from "../lib";
 
 const f = (x: number) => (x >= 0 ? " " : "") + x.toFixed(2);
 const HEAD = "family                   VADER  natural  sentim  unnat  shout  repet  list   incom  bpc   end  | text";
@@ -27,6 +27,17 @@ const args = process.argv.slice(2);
 const t0 = performance.now();
 naturalGoldModel();
 console.error(`n-gram model built in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+{
+  // throughput on 1,000 review sentences, VADER alone beside it (speed is measured here, never asserted in a test)
+  const texts = loadReviews().slice(0, 1000).map((r) => r.text);
+  for (const t of texts.slice(0, 100)) naturalGold(t);
+  const t1 = performance.now();
+  for (const t of texts) naturalGold(t);
+  const t2 = performance.now();
+  for (const t of texts) goldScore(t);
+  const t3 = performance.now();
+  console.error(`natural gold ${(1e6 / (t2 - t1)).toFixed(0)} texts/s; VADER alone ${(1e6 / (t3 - t2)).toFixed(0)} texts/s`);
+}
 if (args.includes("--help")) {
   console.log('usage: npm run gold-probes [-- "text" ...]   score texts, or print the probe families\n       npm run gold-probes -- --calibrate   quantiles of each part over the train reviews');
 } else if (args.includes("--calibrate")) {
