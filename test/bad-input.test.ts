@@ -37,8 +37,8 @@ const FLOW_MODEL = "model: {context: 32, d_model: 32, n_layers: 1, n_heads: 2, d
 const CONFIGS: [string, string, string | null, RegExp][] = [
   ["broken YAML (unclosed flow list)", edit("  steps: 30\n", "  steps: [30\n"), null, /YAML syntax error: .*/],
   ["duplicated key", edit("  steps: 30\n", "  steps: 30\n  steps: 31\n"), null, /YAML syntax error: duplicated mapping key/],
-  ["unknown key", edit("  grad_clip: 1.0\n  review_fraction", "  grad_clip: 1.0\n  learning_rate: 3\n  review_fraction"), "learning_rate",
-    /pretrain\.learning_rate: unknown key \(value 3\); allowed keys in pretrain: steps, batch_size, lr/],
+  ["unknown key", edit("  grad_clip: 1.0\n  schedule", "  grad_clip: 1.0\n  learning_rate: 3\n  schedule"), "learning_rate",
+    /pretrain\.learning_rate: unknown key \(value 3\); allowed keys in pretrain: base, steps, batch_size, lr/],
   ["wrong type (string for an integer)", edit("  steps: 10\n", '  steps: "ten"\n'), 'steps: "ten"', /sft\.steps: got "ten" \(a string\); expected an integer in \[1, inf\)/],
   ["wrong type (float for an integer)", edit("  iterations: 3\n", "  iterations: 2.5\n"), "iterations: 2.5", /ppo\.iterations: got 2\.5; expected an integer in \[1, inf\)/],
   ["wrong type (list for a section)", SMOKE.replace(/^  kl:\n(    .*\n)+/m, "  kl: [1]\n"), "kl: [1]", /ppo\.kl: got a list \[1\]; expected a mapping with keys estimator/],

@@ -149,7 +149,6 @@ export async function trainPretrain(cfg: Config, cb: PretrainCallbacks = {}): Pr
         lastLog = now;
         cb.onEval?.(step, ev);
       }
-      cb.onStep?.(step, row);
       if (curvePoints.has(step + 1)) {
         const tc = Date.now();
         const n = Math.round(((step + 1) * p.decay_fraction) / (1 - p.decay_fraction));
@@ -169,6 +168,7 @@ export async function trainPretrain(cfg: Config, cb: PretrainCallbacks = {}): Pr
         }
       }
       resume.save(step + 1, parts, { valLoss, trainMs: trainMsNow() }); // after a curve point, so a crash in it redoes it
+      cb.onStep?.(step, row);
       // Let a notebook's kernel breathe (interrupts, chart messages) without slowing the loop measurably.
       if (Date.now() - lastLog > 2000 || step % 25 === 0) await new Promise((r) => setImmediate(r));
     }
