@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { spawnSync } from "node:child_process";
+import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 
 const ROOT = path.resolve(__dirname, "..");
 let tmp: string;
@@ -47,8 +47,8 @@ function summaryWithoutTiming(file: string): Record<string, unknown> {
   return Object.fromEntries(Object.entries(s).filter(([k]) => !TIMING.test(k)));
 }
 
-/** The child that is killed: runs the stage in-process and SIGKILLs itself right after the step `killAt`. */
-function killedRun(stage: string, killAt: number): ReturnType<typeof spawnSync> {
+/** The child that is killed: runs the stage of run `run`'s config in-process and SIGKILLs itself right after the step `killAt`. */
+function killedRun(stage: string, killAt: number, run = "b"): SpawnSyncReturns<string> {
   const call: Record<string, string> = {
     pretrain: `require("./lib/pipeline/stages").ensurePretrained(cfg, { log, onStep: kill })`,
     sft: `require("./lib/pipeline/stages").ensureSft(cfg, { log, onStep: kill })`,
@@ -57,7 +57,7 @@ function killedRun(stage: string, killAt: number): ReturnType<typeof spawnSync> 
   };
   const script = `
     const { initBackend } = require("./lib/core/backend");
-    const cfg = require("./lib/core/config").loadConfig(${JSON.stringify(cfgFile("b"))});
+    const cfg = require("./lib/core/config").loadConfig(${JSON.stringify(cfgFile(run))});
     const log = () => {};
     const kill = (step) => { if (step === ${killAt}) process.kill(process.pid, "SIGKILL"); };
     initBackend().then(() => ${call[stage]});`;
@@ -99,11 +99,7 @@ test("ppo with the adaptive KL controller and a separate critic: killed, resumed
   }
   const full = pipeline("--stage", "ppo", "--config", cfgFile("c1"));
   assert.equal(full.status, 0, full.stderr);
-  const script = `
-    const { initBackend } = require("./lib/core/backend");
-    const cfg = require("./lib/core/config").loadConfig(${JSON.stringify(cfgFile("c2"))});
-    initBackend().then(() => require("./lib/pipeline/stages").runPpo(cfg, { log: () => {}, onIteration: (k) => { if (k === 2) process.kill(process.pid, "SIGKILL"); } }));`;
-  const k = spawnSync(process.execPath, ["--import", "tsx", "-e", script], { cwd: ROOT, encoding: "utf8" });
+  const k = killedRun("ppo", 2, "c2");
   assert.equal(k.signal, "SIGKILL", k.stderr);
   const saved = JSON.parse(fs.readFileSync(ckpt("c2", "resume", "ppo", "resume.json"), "utf8"));
   assert.ok(saved.state.kl_coef !== 0.1, `the adaptive coefficient moved: ${saved.state.kl_coef}`);
@@ -127,11 +123,7 @@ test("pretrain with warmup-stable-decay and compute-curve points: killed after a
   }
   const full = pipeline("--stage", "pretrain", "--config", cfgFile("w1"));
   assert.equal(full.status, 0, full.stderr);
-  const script = `
-    const { initBackend } = require("./lib/core/backend");
-    const cfg = require("./lib/core/config").loadConfig(${JSON.stringify(cfgFile("w2"))});
-    initBackend().then(() => require("./lib/pipeline/stages").ensurePretrained(cfg, { log: () => {}, onStep: (k) => { if (k === 13) process.kill(process.pid, "SIGKILL"); } }));`;
-  const k = spawnSync(process.execPath, ["--import", "tsx", "-e", script], { cwd: ROOT, encoding: "utf8" });
+  const k = killedRun("pretrain", 13, "w2");
   assert.equal(k.signal, "SIGKILL", k.stderr);
   assert.equal(fs.readFileSync(runs("w2", "pretrain", "curve.csv"), "utf8").trim().split("\n").length, 2, "the first point was recorded before the kill");
   const r = pipeline("--stage", "pretrain", "--config", cfgFile("w2"), "--resume");
@@ -154,11 +146,7 @@ test("a warmup-stable-decay run made longer continues from a checkpoint of its c
   longer("w3");
   const full = pipeline("--stage", "pretrain", "--config", cfgFile("w3"));
   assert.equal(full.status, 0, full.stderr);
-  const script = `
-    const { initBackend } = require("./lib/core/backend");
-    const cfg = require("./lib/core/config").loadConfig(${JSON.stringify(cfgFile("w4"))});
-    initBackend().then(() => require("./lib/pipeline/stages").ensurePretrained(cfg, { log: () => {}, onStep: (k) => { if (k === 13) process.kill(process.pid, "SIGKILL"); } }));`;
-  assert.equal(spawnSync(process.execPath, ["--import", "tsx", "-e", script], { cwd: ROOT, encoding: "utf8" }).signal, "SIGKILL");
+  assert.equal(killedRun("pretrain", 13, "w4").signal, "SIGKILL");
   const cosine = fs.readFileSync(cfgFile("w4"), "utf8");
   fs.writeFileSync(cfgFile("w4"), cosine.replace(/^  steps: 30$/m, "  steps: 40").replace(/^  schedule: wsd /m, "  schedule: cosine").replace(/^  curve_points: \[10, 20\]/m, "  curve_points: []"));
   const refused = pipeline("--stage", "pretrain", "--config", cfgFile("w4"), "--resume");

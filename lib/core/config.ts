@@ -671,23 +671,31 @@ export function wsdDecayStart(p: { steps: number; decay_fraction: number }): num
   return Math.round(p.steps * (1 - p.decay_fraction));
 }
 
-/** Where the shipped base model lives (trained by config/base.yaml, written by npm run ship-base). */
+/** Where the shipped base model lives (trained by config/base.yaml, written by npm run ship-base), and its description. */
 export const SHIPPED_BASE_DIR = "data/base";
+export const SHIPPED_BASE_META = "base.json";
+
+/**
+ * The parsed description of a shipped base (<dir>/base.json) with a config_hash string; a missing, unreadable or
+ * malformed file is an InputError naming it (lib/pipeline/base.ts checks the rest of its fields).
+ */
+export function readShippedBaseJson(dir = SHIPPED_BASE_DIR): { config_hash: string } & Record<string, unknown> {
+  const file = path.join(repoPath(dir), SHIPPED_BASE_META);
+  let meta: { config_hash?: unknown } & Record<string, unknown>;
+  try {
+    meta = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new InputError(`${file}: cannot read the shipped base model's description (${(e as Error).message}); expected the committed ` +
+      `data/base/ (git checkout ${SHIPPED_BASE_DIR}), or pretrain.base: trained in the config to train a base instead`);
+  }
+  if (typeof meta?.config_hash !== "string") throw new InputError(`${file}: no "config_hash" string; expected the file npm run ship-base writes`);
+  return meta as { config_hash: string } & Record<string, unknown>;
+}
+
 let shippedHash: string | undefined;
 /** The config hash the shipped base was trained with (data/base/base.json), read once. */
 export function shippedBaseHash(): string {
-  if (shippedHash === undefined) {
-    const file = path.join(repoPath(SHIPPED_BASE_DIR), "base.json");
-    let meta: { config_hash?: unknown };
-    try {
-      meta = JSON.parse(fs.readFileSync(file, "utf8"));
-    } catch (e) {
-      throw new InputError(`${file}: cannot read the shipped base model's description (${(e as Error).message}); expected the committed ` +
-        `data/base/ (git checkout data/base), or pretrain.base: trained to train a base instead`);
-    }
-    if (typeof meta.config_hash !== "string") throw new InputError(`${file}: no "config_hash" string; expected the file npm run ship-base writes`);
-    shippedHash = meta.config_hash;
-  }
+  shippedHash ??= readShippedBaseJson().config_hash;
   return shippedHash;
 }
 

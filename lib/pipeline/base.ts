@@ -8,14 +8,14 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { type Config, InputError, SHIPPED_BASE_DIR, STAGE_SECTIONS, configSource, repoPath, stageConfigHash } from "../core/config";
+import { type Config, InputError, SHIPPED_BASE_DIR, SHIPPED_BASE_META, STAGE_SECTIONS, configSource, readShippedBaseJson, repoPath, stageConfigHash } from "../core/config";
 import { MetricsLog, runDir } from "../core/metrics";
 import { loadCheckpoint, saveCheckpoint } from "../train/checkpoint";
 import { CURVE_FILE } from "./curve";
 import type { PretrainSummary } from "./pretrain";
 import { type StageResult, checkpointDir, checkpointMismatch, loadStage } from "./stage";
 
-export const BASE_META_FILE = "base.json";
+export const BASE_META_FILE = SHIPPED_BASE_META;
 
 export interface ShippedBaseMeta {
   config_hash: string;
@@ -36,16 +36,9 @@ export function dataHashes(): Record<string, string> {
 
 /** data/base/base.json, checked: a damaged or missing file is an InputError naming it. */
 export function readShippedBaseMeta(dir = SHIPPED_BASE_DIR): ShippedBaseMeta {
-  const file = path.join(repoPath(dir), BASE_META_FILE);
-  let meta: ShippedBaseMeta;
-  try {
-    meta = JSON.parse(fs.readFileSync(file, "utf8"));
-  } catch (e) {
-    throw new InputError(`${file}: cannot read the shipped base model's description (${(e as Error).message}); expected the committed data/base/ ` +
-      `(git checkout ${SHIPPED_BASE_DIR}), or pretrain.base: trained in the config`);
-  }
-  if (typeof meta?.config_hash !== "string" || typeof meta.config?.model?.d_model !== "number" || typeof meta.summary?.steps !== "number") {
-    throw new InputError(`${file}: expected {config_hash, config: {tokenizer, model, pretrain}, data, summary, command} as npm run ship-base writes it`);
+  const meta = readShippedBaseJson(dir) as unknown as ShippedBaseMeta;
+  if (typeof meta.config?.model?.d_model !== "number" || typeof meta.summary?.steps !== "number") {
+    throw new InputError(`${path.join(repoPath(dir), BASE_META_FILE)}: expected {config_hash, config: {tokenizer, model, pretrain}, data, summary, command} as npm run ship-base writes it`);
   }
   return meta;
 }

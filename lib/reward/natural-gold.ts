@@ -16,6 +16,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { SentimentIntensityAnalyzer } from "vader-sentiment";
 import { loadCorpus, splitCorpus } from "../lm/data";
+import { wordsOf } from "../lm/fluency";
 import { CharNgramModel, splitSentences } from "./char-ngram";
 
 /** The n-gram model's order: 6 characters of context span about a word, enough to know English spelling. */
@@ -27,9 +28,13 @@ let modelCache: CharNgramModel | undefined;
  * The text the n-gram model learns from: the corpus's reserved and val documents (splitCorpus), which no model of
  * the course trains on, cut into sentences. Never the train part, never a review.
  */
+let trainingTextCache: string[] | undefined;
 export function naturalGoldTrainingText(): string[] {
-  const { reserved, val } = splitCorpus(loadCorpus());
-  return splitSentences(reserved + "\n" + val);
+  if (!trainingTextCache) {
+    const { reserved, val } = splitCorpus(loadCorpus());
+    trainingTextCache = splitSentences(reserved + "\n" + val);
+  }
+  return trainingTextCache;
 }
 
 /** The natural gold's character model, built at first use (under a second) and kept for the process. */
@@ -44,7 +49,7 @@ let vocabularyCache: Set<string> | undefined;
 export function naturalGoldVocabulary(): Set<string> {
   if (!vocabularyCache) {
     vocabularyCache = new Set();
-    for (const s of naturalGoldTrainingText()) for (const w of s.toLowerCase().match(/[a-z]+(?:'[a-z]+)*/g) ?? []) vocabularyCache.add(w);
+    for (const s of naturalGoldTrainingText()) for (const w of wordsOf(s)) vocabularyCache.add(w);
   }
   return vocabularyCache;
 }

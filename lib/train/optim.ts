@@ -11,6 +11,7 @@
 // embeddings, the heads' weights) decays; vectors (biases, LayerNorm gains and shifts) do not, because shrinking a
 // gain toward 0 or a bias toward 0 is not a sensible prior. Override with `decay: (name, variable) => boolean`.
 import * as tf from "@tensorflow/tfjs";
+import { wsdDecayStart } from "../core/config";
 
 export interface AdamWOptions {
   weightDecay?: number; // default 0
@@ -202,7 +203,7 @@ export interface ScheduleOptions {
 export function lrAt(step: number, s: ScheduleOptions): number {
   if (s.warmup_steps > 0 && step < s.warmup_steps) return (s.lr * (step + 1)) / s.warmup_steps;
   if (s.schedule === "wsd") {
-    const start = Math.round(s.steps * (1 - (s.decay_fraction ?? 0.2)));
+    const start = wsdDecayStart({ steps: s.steps, decay_fraction: s.decay_fraction ?? 0.2 });
     return step < start ? s.lr : lrCooldown(step - start, s.steps - start, s.lr, s.min_lr_ratio);
   }
   const lrMin = s.lr * s.min_lr_ratio;

@@ -94,10 +94,22 @@ function allRngs(parts: ResumeParts): Record<string, Rng> {
   return out;
 }
 
+/**
+ * A warmup-stable-decay pretraining run's hash without its length (pretrain.steps) and curve points: two runs that
+ * share it are the same run up to the earlier one's decay (Hagele et al. 2024), so one can continue the other.
+ */
+export function wsdStableHash(cfg: Config, stage: Stage): string | undefined {
+  const p = cfg.pretrain;
+  if (stage !== "pretrain" || p.base !== "trained" || p.schedule !== "wsd") return undefined;
+  return stageConfigHash({ ...cfg, pretrain: { ...p, steps: 0, curve_points: [] } }, STAGE_SECTIONS.pretrain);
+}
+
 export class StageResume {
   readonly dir: string;
   readonly every: number;
   readonly hash: string;
+  /** pretrain with schedule wsd: the hash without the run's length (wsdStableHash); undefined otherwise */
+  readonly stableHash: string | undefined;
   /** The step of the last resumable checkpoint this run saved or restored. */
   lastSaved: number | undefined;
 
@@ -105,21 +117,12 @@ export class StageResume {
     this.dir = resumeDir(cfg, stage);
     this.every = cfg.checkpoint_every;
     this.hash = stageConfigHash(cfg, STAGE_SECTIONS[stage]);
-  }
-
-  /**
-   * A warmup-stable-decay pretraining run's hash without its length (pretrain.steps) and curve points: two runs that
-   * share it are the same run up to the earlier one's decay (Hagele et al. 2024), so one can continue the other.
-   */
-  stableHash(): string | undefined {
-    const p = this.cfg.pretrain;
-    if (this.stage !== "pretrain" || p.base !== "trained" || p.schedule !== "wsd") return undefined;
-    return stageConfigHash({ ...this.cfg, pretrain: { ...p, steps: 0, curve_points: [] } }, STAGE_SECTIONS.pretrain);
+    this.stableHash = wsdStableHash(cfg, stage);
   }
 
   /** May a checkpoint saved with another config continue here? Only a wsd run made longer, saved in its constant phase. */
   private extendsWsdRun(j: ResumeJson): boolean {
-    const stable = this.stableHash();
+    const stable = this.stableHash;
     if (!stable || j.stable_hash !== stable || j.step > wsdDecayStart(this.cfg.pretrain)) return false;
     this.log(`${this.stage}: the resumable checkpoint (step ${j.step}) is of this warmup-stable-decay run with another length or other curve ` +
       `points; step ${j.step} is in the constant-lr phase both share, so this run of ${this.cfg.pretrain.steps} steps continues it`);
@@ -235,7 +238,7 @@ export class StageResume {
     const rngs: Record<string, RngState> = {};
     for (const [k, r] of Object.entries(allRngs(parts))) rngs[k] = r.getState();
     const j: ResumeJson = {
-      format: FORMAT, stage: this.stage, step, hash: this.hash, ...(this.stableHash() ? { stable_hash: this.stableHash() } : {}),
+      format: FORMAT, stage: this.stage, step, hash: this.hash, ...(this.stableHash ? { stable_hash: this.stableHash } : {}),
       optimizer: { t: parts.opt.t, size: opt.total },
       rngs, others, metrics_csv: parts.metrics.toCsvString(), state,
     };
